@@ -1,0 +1,48 @@
+"""Domain errors. The core raises these; the CLI turns them into words and exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EsmError(Exception):
+    """Any error the user should see as a message, not a traceback."""
+
+
+@dataclass(frozen=True)
+class SpecError:
+    """One problem in a spec file, located by file, line and field path."""
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+    def as_group(self) -> SpecErrors:
+        return SpecErrors([self])
+
+    @staticmethod
+    def group(errors: list[SpecError]) -> SpecErrors:
+        return SpecErrors(errors)
+
+
+class SpecErrors(EsmError):
+    """Every problem found in the spec files, all at once."""
+
+    def __init__(self, errors: list[SpecError]) -> None:
+        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.field))
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+class AwsError(EsmError):
+    """An AWS call failed; carries the mapping or function it concerns."""
+
+    def __init__(self, concerning: str, code: str, message: str) -> None:
+        self.concerning = concerning
+        self.code = code
+        self.aws_message = message
+        super().__init__(f"{concerning}: {code}: {message}")

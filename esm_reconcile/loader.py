@@ -1,0 +1,121 @@
+"""Load YAML spec files into plain data, remembering the line of every key and item.
+
+PyYAML silently keeps the last of two equal keys; here that is an error, because a spec where
+`batch_size` appears twice says two things and we cannot know which one was meant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class LoadedFile:
+    path: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+
+    def line_of(self, loc: Path_) -> int:
+        """Line of the deepest known prefix of `loc` (1-based)."""
+        for end in range(len(loc), -1, -1):
+            line = self.lines.get(tuple(loc[:end]))
+            if line is not None:
+                return line
+        return 1
+
+
+class _Builder:
+    def __init__(self, path: str, loader: yaml.SafeLoader) -> None:
+        self.path = path
+        self.loader = loader
+        self.lines: dict[Path_, int] = {}
+        self.errors: list[SpecError] = []
+
+    def build(self, node: yaml.Node, loc: Path_) -> Any:
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.loader.construct_object(key_node, deep=True)
+                if not isinstance(key, str | int | bool | float) or key is None:
+                    self.errors.append(
+                        SpecError(self.path, key_node.start_mark.line + 1, _dotted(loc),
+                                  "mapping keys must be plain scalars")
+                    )
+                    continue
+                key = key if isinstance(key, str) else str(key)
+                if key in out:
+                    first = self.lines.get((*loc, key))
+                    self.errors.append(
+                        SpecError(self.path, key_node.start_mark.line + 1, _dotted((*loc, key)),
+                                  f"duplicate key (first given on line {first})")
+                    )
+                    continue
+                self.lines[(*loc, key)] = key_node.start_mark.line + 1
+                out[key] = self.build(value_node, (*loc, key))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node, deep=True)
+
+
+def _dotted(loc: Path_) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(document)"
+
+
+def load_file(path: str | Path) -> LoadedFile:
+    """Parse one YAML file. Raises SpecErrors (all found) for syntax errors and duplicate keys."""
+    path_str = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(path_str, 0, "", f"cannot read file: {exc.strerror}").as_group() from None
+    except UnicodeDecodeError:
+        raise SpecError(path_str, 0, "", "file is not UTF-8 text").as_group() from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 0
+        raise SpecError(path_str, line, "", f"invalid YAML: {exc.problem or exc}").as_group() from None
+    except yaml.YAMLError as exc:
+        raise SpecError(path_str, 0, "", f"invalid YAML: {exc}").as_group() from None
+    finally:
+        loader.dispose()
+    if root is None:
+        return LoadedFile(path_str, None, {(): 1})
+    builder = _Builder(path_str, loader)
+    try:
+        data = builder.build(root, ())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise SpecError(path_str, mark.line + 1 if mark else 0, "",
+                        f"invalid YAML: {exc.problem or exc}").as_group() from None
+    if builder.errors:
+        raise SpecError.group(builder.errors)
+    return LoadedFile(path_str, data, builder.lines)
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files named, and the *.yaml / *.yml files of directories named, in a stable order."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file()))
+        else:
+            out.append(p)
+    return out

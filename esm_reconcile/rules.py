@@ -1,0 +1,196 @@
+"""AWS rules for event source mappings, per source kind, as data.
+
+Everything here comes from ../shared/reference/aws-esm-semantics.md (sections A.1-A.9, B).
+Field names are the spec's snake_case names. Nothing here talks to AWS.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    SQS = "sqs"
+    SQS_FIFO = "sqs-fifo"
+    KINESIS = "kinesis"
+    DYNAMODB = "dynamodb"
+    MSK = "msk"
+    SELF_MANAGED_KAFKA = "self-managed-kafka"
+    MQ = "mq"
+    DOCUMENTDB = "documentdb"
+
+
+ALL = frozenset(Kind)
+SQS_KINDS = frozenset({Kind.SQS, Kind.SQS_FIFO})
+STREAMS = frozenset({Kind.KINESIS, Kind.DYNAMODB})
+KAFKA_KINDS = frozenset({Kind.MSK, Kind.SELF_MANAGED_KAFKA})
+
+# Kinds whose handling is verified end to end (moto hosts them; issue 2). The others are modelled
+# from the reference and exercised through botocore's Stubber.
+MOTO_KINDS = SQS_KINDS | STREAMS
+
+
+def parse_arn(arn: str) -> dict[str, str] | None:
+    """Split an ARN into its parts, or None when it is not one."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn":
+        return None
+    return dict(
+        zip(("arn", "partition", "service", "region", "account", "resource"), parts, strict=True)
+    )
+
+
+def kind_of_arn(arn: str) -> Kind | None:
+    """Source kind from an EventSourceArn (reference A.1); None when unrecognised."""
+    parsed = parse_arn(arn)
+    if parsed is None:
+        return None
+    service, resource = parsed["service"], parsed["resource"]
+    if service == "sqs":
+        return Kind.SQS_FIFO if resource.endswith(".fifo") else Kind.SQS
+    if service == "kinesis" and resource.startswith("stream/"):
+        return Kind.KINESIS
+    if service == "dynamodb" and resource.startswith("table/") and "/stream/" in resource:
+        return Kind.DYNAMODB
+    if service == "kafka":
+        return Kind.MSK
+    if service == "mq" and resource.startswith("broker:"):
+        return Kind.MQ
+    if service == "rds" and resource.startswith("cluster:"):
+        return Kind.DOCUMENTDB
+    return None
+
+
+# Which spec fields AWS accepts per kind (reference A.3). A field not listed for a kind is
+# rejected when set and never compared when not.
+APPLIES_TO: dict[str, frozenset[Kind]] = {
+    "enabled": ALL,
+    "batch_size": ALL,
+    "tags": ALL,
+    "kms_key_arn": ALL,
+    # The docs say DocumentDB does not support filtering; SAM lists it. Accept it rather than
+    # refuse something AWS may take.
+    "filter_criteria": ALL,
+    "event_source_arn": ALL - {Kind.SELF_MANAGED_KAFKA},
+    "maximum_batching_window_in_seconds": ALL - {Kind.SQS_FIFO},
+    "starting_position": STREAMS | KAFKA_KINDS | {Kind.DOCUMENTDB},
+    "starting_position_timestamp": {Kind.KINESIS} | KAFKA_KINDS | {Kind.DOCUMENTDB},
+    "function_response_types": SQS_KINDS | STREAMS | KAFKA_KINDS,
+    "parallelization_factor": STREAMS,
+    "tumbling_window_in_seconds": STREAMS,
+    "bisect_batch_on_function_error": STREAMS | KAFKA_KINDS,
+    "maximum_retry_attempts": STREAMS | KAFKA_KINDS,
+    "maximum_record_age_in_seconds": STREAMS | KAFKA_KINDS,
+    "destination_config": STREAMS | KAFKA_KINDS,
+    "scaling_config": SQS_KINDS,
+    "provisioned_poller_config": SQS_KINDS | KAFKA_KINDS,
+    "metrics_config": SQS_KINDS | STREAMS | KAFKA_KINDS,
+    "logging_config": KAFKA_KINDS,
+    "topics": KAFKA_KINDS,
+    "queues": frozenset({Kind.MQ}),
+    "source_access_configurations": KAFKA_KINDS | {Kind.MQ, Kind.DOCUMENTDB},
+    "self_managed_event_source": frozenset({Kind.SELF_MANAGED_KAFKA}),
+    "amazon_managed_kafka_event_source_config": frozenset({Kind.MSK}),
+    "self_managed_kafka_event_source_config": frozenset({Kind.SELF_MANAGED_KAFKA}),
+    "document_db_event_source_config": frozenset({Kind.DOCUMENTDB}),
+}
+
+# Fields a kind cannot do without (reference A.3, A.5).
+REQUIRED: dict[Kind, tuple[str, ...]] = {
+    Kind.KINESIS: ("starting_position",),
+    Kind.DYNAMODB: ("starting_position",),
+    Kind.MSK: ("topics", "starting_position"),
+    Kind.SELF_MANAGED_KAFKA: ("topics", "source_access_configurations"),
+    Kind.MQ: ("queues",),
+    Kind.DOCUMENTDB: ("document_db_event_source_config",),
+}
+
+# What AWS stores and returns when a field is omitted (reference A.4), in spec form.
+# A field with no entry here has no value when omitted (absent from Get).
+_STREAM_DEFAULTS: dict[str, Any] = {
+    "batch_size": 100,
+    "maximum_batching_window_in_seconds": 0,
+    "bisect_batch_on_function_error": False,
+    "maximum_record_age_in_seconds": -1,
+    "maximum_retry_attempts": -1,
+    "parallelization_factor": 1,
+    "tumbling_window_in_seconds": 0,
+}
+_KAFKA_DEFAULTS: dict[str, Any] = {
+    "batch_size": 100,
+    "bisect_batch_on_function_error": False,
+    "maximum_record_age_in_seconds": -1,
+    "maximum_retry_attempts": -1,
+}
+DEFAULTS: dict[Kind, dict[str, Any]] = {
+    Kind.SQS: {"enabled": True, "batch_size": 10, "maximum_batching_window_in_seconds": 0},
+    Kind.SQS_FIFO: {"enabled": True, "batch_size": 10},
+    Kind.KINESIS: {"enabled": True, **_STREAM_DEFAULTS},
+    Kind.DYNAMODB: {"enabled": True, **_STREAM_DEFAULTS},
+    Kind.MSK: {"enabled": True, **_KAFKA_DEFAULTS},
+    Kind.SELF_MANAGED_KAFKA: {
+        "enabled": True,
+        "starting_position": "TRIM_HORIZON",
+        **_KAFKA_DEFAULTS,
+    },
+    Kind.MQ: {"enabled": True, "batch_size": 100},
+    Kind.DOCUMENTDB: {"enabled": True, "batch_size": 100},
+}
+
+# Largest batch per kind (reference A.3); the model's 1-10000 range covers the rest.
+MAX_BATCH_SIZE: dict[Kind, int] = {Kind.SQS_FIFO: 10}
+
+# Fields that are part of a mapping's identity (create-only; never compared as settings).
+IDENTITY_FIELDS = frozenset(
+    {"event_source_arn", "self_managed_event_source", "topics", "queues"}
+)
+
+# Create-only settings: a change means delete and re-create (reference A.9).
+REPLACEMENT_FIELDS = frozenset({"starting_position", "starting_position_timestamp"})
+
+# Replacing a mapping of these kinds restarts reading from its starting position.
+POSITIONAL_KINDS = STREAMS | KAFKA_KINDS | {Kind.DOCUMENTDB}
+
+# Fields that are read back but never compared: tags have their own API, enabled is derived.
+OUTPUT_ONLY_KEYS = frozenset(
+    {
+        "UUID",
+        "EventSourceMappingArn",
+        "FunctionArn",
+        "LastModified",
+        "LastProcessingResult",
+        "State",
+        "StateTransitionReason",
+        "FilterCriteriaError",
+    }
+)
+
+# How to clear a field on UpdateEventSourceMapping (reference A.6-A.9): omitting it keeps the
+# stored value, so removal needs an explicit empty form. API-shaped.
+CLEAR_VALUE: dict[str, Any] = {
+    "filter_criteria": {},
+    "scaling_config": {},
+    "function_response_types": [],
+    # {"OnFailure": {}} is rejected ("The Destination field is required..."); the pattern allows "".
+    "destination_config": {"OnFailure": {"Destination": ""}},
+    "kms_key_arn": "",
+    "metrics_config": {"Metrics": []},
+    "provisioned_poller_config": {},
+    "logging_config": {},
+}
+
+# Mapping states (reference B).
+SETTLED_STATES = frozenset({"Enabled", "Disabled"})
+TRANSITION_STATES = frozenset({"Creating", "Enabling", "Disabling", "Updating", "Deleting"})
+ENABLED_STATES = frozenset({"Enabled", "Enabling", "Creating", "Updating"})
+
+FILTER_LIMIT = 10  # 5 by default, up to 10 by quota increase (reference A.6)
+
+
+def applies(field: str, kind: Kind) -> bool:
+    return kind in APPLIES_TO.get(field, ALL)
+
+
+def defaults_for(kind: Kind) -> dict[str, Any]:
+    return DEFAULTS[kind]

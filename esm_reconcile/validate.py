@@ -1,0 +1,382 @@
+"""Spec files → desired mappings, with every error found offline (shape, per-kind and cross-field).
+
+Shape errors come from the pydantic models; the AWS rules per source kind come from rules.py.
+Each error names file, line and field. Nothing here calls AWS.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import rules
+from .errors import SpecError, SpecErrors
+from .loader import LoadedFile, load_file
+from .normalize import kind_of, source_label
+from .rules import Kind
+from .spec import MappingSpec, SpecDocument, canonical_pattern, field_paths
+
+KIND_NAMES = {
+    Kind.SQS: "SQS",
+    Kind.SQS_FIFO: "SQS FIFO",
+    Kind.KINESIS: "Kinesis",
+    Kind.DYNAMODB: "DynamoDB Streams",
+    Kind.MSK: "Amazon MSK",
+    Kind.SELF_MANAGED_KAFKA: "self-managed Kafka",
+    Kind.MQ: "Amazon MQ",
+    Kind.DOCUMENTDB: "DocumentDB",
+}
+
+
+@dataclass
+class DesiredMapping:
+    function: str  # the function reference as the spec names it
+    kind: Kind
+    settings: dict[str, Any]  # spec form, only what the spec sets (defaults section merged)
+    ignore_changes: tuple[str, ...]
+    file: str
+    line: int
+
+    @property
+    def source(self) -> str:
+        return source_label(self.settings)
+
+
+@dataclass
+class SpecFile:
+    path: str
+    region: str | None
+    account_id: str | None
+    functions: dict[str, list[DesiredMapping]] = field(default_factory=dict)
+    function_lines: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Spec:
+    files: list[SpecFile]
+
+    @property
+    def functions(self) -> dict[str, list[DesiredMapping]]:
+        out: dict[str, list[DesiredMapping]] = {}
+        for f in self.files:
+            out.update(f.functions)
+        return out
+
+    def mappings(self) -> list[DesiredMapping]:
+        return [m for f in self.files for ms in f.functions.values() for m in ms]
+
+
+def _dotted(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+_KNOWN_KEYS = {
+    SpecDocument: list(SpecDocument.model_fields),
+    MappingSpec: list(MappingSpec.model_fields),
+}
+
+
+def _pydantic_errors(loaded: LoadedFile, exc: ValidationError) -> list[SpecError]:
+    errors: list[SpecError] = []
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            key = str(loc[-1])
+            candidates = field_paths() + ["ignore_changes"] + _KNOWN_KEYS[SpecDocument]
+            close = difflib.get_close_matches(key, [c.rsplit(".", 1)[-1] for c in candidates], 1)
+            message = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
+        elif err["type"] == "missing":
+            message = "required field is missing"
+        elif err["type"] == "literal_error" and loc == ("version",):
+            message = "unsupported spec version; this tool reads version: 1"
+        elif err["type"] == "value_error":
+            message = message.removeprefix("Value error, ")
+        errors.append(SpecError(loaded.path, loaded.line_of(loc), _dotted(loc), message))
+    return errors
+
+
+def load_spec(paths: list[str | Path], now: datetime | None = None) -> Spec:
+    """Load and validate spec files. Raises SpecErrors with every problem found."""
+    errors: list[SpecError] = []
+    files: list[SpecFile] = []
+    for path in paths:
+        try:
+            loaded = load_file(path)
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+            continue
+        spec_file, file_errors = validate_loaded(loaded, now=now)
+        errors.extend(file_errors)
+        if spec_file is not None:
+            files.append(spec_file)
+    errors.extend(_cross_file_errors(files))
+    if errors:
+        raise SpecErrors(errors)
+    return Spec(files)
+
+
+def validate_loaded(
+    loaded: LoadedFile, now: datetime | None = None
+) -> tuple[SpecFile | None, list[SpecError]]:
+    data = loaded.data
+    if not isinstance(data, dict):
+        return None, [SpecError(loaded.path, 1, "", "a spec file must be a mapping with "
+                                "'version' and 'functions'")]
+    errors: list[SpecError] = []
+    try:
+        document = SpecDocument.model_validate(data)
+        raw_defaults = document.defaults
+        functions: dict[str, list[MappingSpec | None]] = dict(document.functions)  # type: ignore[arg-type]
+        region, account_id = document.region, document.account_id
+    except ValidationError as exc:
+        errors.extend(_pydantic_errors(loaded, exc))
+        # Still check the per-kind rules of every mapping whose shape is right, so one run
+        # reports every problem.
+        raw_defaults = _model_or_none(data.get("defaults") or {})
+        raw_functions = data.get("functions")
+        functions = {
+            str(name): [_model_or_none(item) for item in items]
+            for name, items in (raw_functions.items() if isinstance(raw_functions, dict) else ())
+            if isinstance(items, list)
+        }
+        region = account_id = None
+
+    spec_file = SpecFile(loaded.path, region, account_id)
+    defaults = raw_defaults.model_dump(exclude_unset=True) if raw_defaults else {}
+    if "event_source_arn" in defaults or "self_managed_event_source" in defaults:
+        errors.append(SpecError(loaded.path, loaded.line_of(("defaults",)), "defaults",
+                                "a source cannot be a default; name it in each mapping"))
+    for function, items in functions.items():
+        spec_file.function_lines[function] = loaded.line_of(("functions", function))
+        ferr = _check_function_ref(function)
+        if ferr:
+            errors.append(SpecError(loaded.path, loaded.line_of(("functions", function)),
+                                    f"functions.{function}", ferr))
+        mappings: list[DesiredMapping] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            if item is None:
+                continue  # its shape errors are reported already
+            own = item.model_dump(exclude_unset=True)
+            # A default reaches only the mappings whose kind has that field (the SPEC's own
+            # example sets maximum_retry_attempts beside an SQS mapping).
+            own_kind = kind_of(own)
+            merged = {
+                **{k: v for k, v in defaults.items() if own_kind is None or rules.applies(k, own_kind)},
+                **own,
+            }
+            base = ("functions", function, index)
+
+            def where(key: str, _own: dict[str, Any] = own, _base: tuple = base) -> tuple:
+                return (*_base, key) if key in _own or key not in defaults else ("defaults", key)
+
+            found = check_mapping(merged, now=now)
+            for key, message in found:
+                top = key.split(".")[0]
+                loc = where(top)
+                path = _dotted(loc) + key[len(top):]
+                errors.append(SpecError(loaded.path, loaded.line_of(loc), path, message))
+            if found:
+                continue
+            desired = DesiredMapping(
+                function=function,
+                kind=kind_of(merged),  # type: ignore[arg-type]  # checked above
+                settings={k: v for k, v in merged.items() if k != "ignore_changes"},
+                ignore_changes=tuple(merged.get("ignore_changes") or ()),
+                file=loaded.path,
+                line=loaded.line_of(base),
+            )
+            if desired.source in seen:
+                errors.append(SpecError(
+                    loaded.path, desired.line, _dotted(base),
+                    f"duplicate mapping: {function} already maps {desired.source} "
+                    f"(line {seen[desired.source]})"))
+                continue
+            seen[desired.source] = desired.line
+            mappings.append(desired)
+        spec_file.functions[function] = mappings
+    return (None if errors else spec_file), errors
+
+
+def _model_or_none(item: Any) -> MappingSpec | None:
+    try:
+        return MappingSpec.model_validate(item)
+    except ValidationError:
+        return None
+
+
+def _check_function_ref(ref: str) -> str | None:
+    from .functions import parse_function_ref
+
+    try:
+        parse_function_ref(ref)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _cross_file_errors(files: list[SpecFile]) -> list[SpecError]:
+    """A function managed by two files of one region would be fought over; refuse it."""
+    errors: list[SpecError] = []
+    owner: dict[tuple[str | None, str], SpecFile] = {}
+    for spec_file in files:
+        for function in spec_file.functions:
+            key = (spec_file.region, function)
+            if key in owner and owner[key] is not spec_file:
+                errors.append(SpecError(
+                    spec_file.path, spec_file.function_lines[function], f"functions.{function}",
+                    f"function is also managed by {owner[key].path}; one file must own it"))
+            owner.setdefault(key, spec_file)
+    regions = {f.region for f in files}
+    if len(regions) > 1:
+        errors.append(SpecError(
+            files[0].path, 1, "region",
+            "spec files name different regions ("
+            + ", ".join(sorted(r or "(default)" for r in regions))
+            + "); plan each region separately"))
+    accounts = {f.account_id for f in files if f.account_id}
+    if len(accounts) > 1:
+        errors.append(SpecError(files[0].path, 1, "account_id",
+                                "spec files name different accounts; plan each separately"))
+    return errors
+
+
+def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[str, str]]:
+    """AWS's per-kind and cross-field rules for one merged mapping: [(field path, message)]."""
+    errors: list[tuple[str, str]] = []
+    arn, self_managed = s.get("event_source_arn"), s.get("self_managed_event_source")
+    if arn and self_managed:
+        return [("self_managed_event_source",
+                 "give event_source_arn or self_managed_event_source, not both")]
+    if not arn and not self_managed:
+        return [("event_source_arn", "required: the source's ARN "
+                 "(or self_managed_event_source for self-managed Kafka)")]
+    kind = kind_of(s)
+    if kind is None:
+        return [("event_source_arn", "unrecognised event source: expected an SQS queue, Kinesis "
+                 "stream, DynamoDB stream, MSK cluster, Amazon MQ broker or DocumentDB cluster ARN")]
+    name = KIND_NAMES[kind]
+
+    for key in s:
+        if key in rules.APPLIES_TO and not rules.applies(key, kind):
+            hint = ""
+            if key == "maximum_batching_window_in_seconds" and kind is Kind.SQS_FIFO:
+                hint = " (Batching window is not supported for FIFO queues)"
+            errors.append((key, f"not supported for {name} sources{hint}"))
+    for key in rules.REQUIRED.get(kind, ()):
+        if not s.get(key):
+            errors.append((key, f"required for {name} sources"))
+
+    batch = s.get("batch_size")
+    if batch is not None and batch > rules.MAX_BATCH_SIZE.get(kind, 10000):
+        errors.append(("batch_size", f"at most {rules.MAX_BATCH_SIZE[kind]} for {name} sources"))
+    if kind is Kind.SQS and (batch or 0) > 10 and not s.get("maximum_batching_window_in_seconds"):
+        errors.append(("maximum_batching_window_in_seconds",
+                       "must be at least 1 when batch_size is greater than 10 (AWS: Maximum batch "
+                       "window in seconds must be greater than 0 if maximum batch size is greater "
+                       "than 10)"))
+
+    position, timestamp = s.get("starting_position"), s.get("starting_position_timestamp")
+    if position == "AT_TIMESTAMP" and kind is Kind.DYNAMODB:
+        errors.append(("starting_position", "AT_TIMESTAMP is not supported for DynamoDB Streams"))
+    elif position == "AT_TIMESTAMP" and timestamp is None and rules.applies(
+        "starting_position_timestamp", kind
+    ):
+        errors.append(("starting_position_timestamp", "required with AT_TIMESTAMP"))
+    if timestamp is not None and position != "AT_TIMESTAMP" and rules.applies(
+        "starting_position_timestamp", kind
+    ):
+        errors.append(("starting_position_timestamp",
+                       "only allowed with starting_position: AT_TIMESTAMP"))
+    if isinstance(timestamp, datetime):
+        aware = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+        if aware > (now or datetime.now(UTC)):
+            errors.append(("starting_position_timestamp", "cannot be in the future"))
+
+    age = s.get("maximum_record_age_in_seconds")
+    if age is not None and 0 <= age < 60:
+        errors.append(("maximum_record_age_in_seconds", "must be -1 or between 60 and 604800"))
+
+    filters = (s.get("filter_criteria") or {}).get("filters") or []
+    if len(filters) > rules.FILTER_LIMIT:
+        errors.append(("filter_criteria.filters",
+                       f"at most {rules.FILTER_LIMIT} filters (AWS quota; 5 by default)"))
+    patterns = [canonical_pattern(f["pattern"]) for f in filters]
+    if len(set(patterns)) != len(patterns):
+        errors.append(("filter_criteria.filters", "the same filter pattern is given twice"))
+
+    destination = s.get("destination_config") or {}
+    if destination.get("on_success") is not None:
+        errors.append(("destination_config.on_success",
+                       "not supported: AWS accepts no OnSuccess destination for event source "
+                       "mappings"))
+    on_failure = destination.get("on_failure")
+    if on_failure is not None:
+        target = on_failure.get("destination")
+        if not target:
+            errors.append(("destination_config.on_failure.destination",
+                           "required for an on_failure configuration"))
+        elif target.startswith("kafka://") and kind not in rules.KAFKA_KINDS:
+            errors.append(("destination_config.on_failure.destination",
+                           f"a kafka:// destination is only for Kafka sources, not {name}"))
+        elif target.startswith("kafka://") and target[8:] in (s.get("topics") or []):
+            errors.append(("destination_config.on_failure.destination",
+                           "the on-failure topic must differ from the source topic"))
+        elif not target.startswith("kafka://"):
+            service = (rules.parse_arn(target) or {}).get("service")
+            if service not in ("sqs", "sns", "s3"):
+                errors.append(("destination_config.on_failure.destination",
+                               "must be an SQS queue, SNS topic or S3 bucket ARN"))
+
+    pollers = s.get("provisioned_poller_config")
+    if pollers:
+        low = 2 if kind in rules.SQS_KINDS else 1
+        minimum, maximum = pollers.get("minimum_pollers"), pollers.get("maximum_pollers")
+        if minimum is not None and minimum < low:
+            errors.append(("provisioned_poller_config.minimum_pollers",
+                           f"at least {low} for {name} sources"))
+        if maximum is not None and maximum < low:
+            errors.append(("provisioned_poller_config.maximum_pollers",
+                           f"at least {low} for {name} sources"))
+        if minimum is not None and maximum is not None and minimum > maximum:
+            errors.append(("provisioned_poller_config.minimum_pollers",
+                           "must not exceed maximum_pollers"))
+        if kind in rules.SQS_KINDS and s.get("scaling_config"):
+            errors.append(("scaling_config",
+                           "maximum concurrency and provisioned pollers are mutually exclusive"))
+        if kind in rules.SQS_KINDS and pollers.get("poller_group_name"):
+            errors.append(("provisioned_poller_config.poller_group_name",
+                           f"not supported for {name} sources"))
+    metrics = (s.get("metrics_config") or {}).get("metrics") or []
+    for metric in metrics:
+        if metric != "EventCount" and kind not in rules.KAFKA_KINDS:
+            errors.append(("metrics_config.metrics", f"{metric} is only for Kafka sources"))
+    if len(set(metrics)) != len(metrics):
+        errors.append(("metrics_config.metrics", "a metric is listed twice"))
+
+    for key, value in (s.get("tags") or {}).items():
+        if not 1 <= len(key) <= 128:
+            errors.append((f"tags.{key}", "tag keys are 1-128 characters"))
+        if len(value) > 256:
+            errors.append((f"tags.{key}", "tag values are at most 256 characters"))
+
+    known = set(field_paths())
+    for entry in s.get("ignore_changes") or []:
+        top = entry.split(".")[0]
+        if entry not in known:
+            errors.append(("ignore_changes", f"{entry!r} is not a field"))
+        elif top in rules.IDENTITY_FIELDS:
+            errors.append(("ignore_changes", f"{entry!r} identifies the mapping; it cannot be "
+                           "ignored"))
+        elif not rules.applies(top, kind):
+            errors.append(("ignore_changes", f"{entry!r} does not apply to {name} sources"))
+    return errors
