@@ -38,9 +38,7 @@ def parse_function_ref(ref: str) -> FunctionRef:
     """`name`, `name:qualifier`, `ACCOUNT:function:name[:q]` or a full function ARN."""
     match = _REF.match(ref)
     if match is None:
-        raise ValueError(
-            "not a function reference: use name, name:qualifier, or a function ARN"
-        )
+        raise ValueError("not a function reference: use name, name:qualifier, or a function ARN")
     return FunctionRef(
         name=match["name"],
         qualifier=match["qualifier"],

@@ -48,16 +48,24 @@ class _Builder:
                 key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | bool | float) or key is None:
                     self.errors.append(
-                        SpecError(self.path, key_node.start_mark.line + 1, _dotted(loc),
-                                  "mapping keys must be plain scalars")
+                        SpecError(
+                            self.path,
+                            key_node.start_mark.line + 1,
+                            _dotted(loc),
+                            "mapping keys must be plain scalars",
+                        )
                     )
                     continue
                 key = key if isinstance(key, str) else str(key)
                 if key in out:
                     first = self.lines.get((*loc, key))
                     self.errors.append(
-                        SpecError(self.path, key_node.start_mark.line + 1, _dotted((*loc, key)),
-                                  f"duplicate key (first given on line {first})")
+                        SpecError(
+                            self.path,
+                            key_node.start_mark.line + 1,
+                            _dotted((*loc, key)),
+                            f"duplicate key (first given on line {first})",
+                        )
                     )
                     continue
                 self.lines[(*loc, key)] = key_node.start_mark.line + 1
@@ -90,7 +98,9 @@ def load_file(path: str | Path) -> LoadedFile:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 0
-        raise SpecError(path_str, line, "", f"invalid YAML: {exc.problem or exc}").as_group() from None
+        raise SpecError(
+            path_str, line, "", f"invalid YAML: {exc.problem or exc}"
+        ).as_group() from None
     except yaml.YAMLError as exc:
         raise SpecError(path_str, 0, "", f"invalid YAML: {exc}").as_group() from None
     finally:
@@ -102,8 +112,9 @@ def load_file(path: str | Path) -> LoadedFile:
         data = builder.build(root, ())
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise SpecError(path_str, mark.line + 1 if mark else 0, "",
-                        f"invalid YAML: {exc.problem or exc}").as_group() from None
+        raise SpecError(
+            path_str, mark.line + 1 if mark else 0, "", f"invalid YAML: {exc.problem or exc}"
+        ).as_group() from None
     if builder.errors:
         raise SpecError.group(builder.errors)
     return LoadedFile(path_str, data, builder.lines)
@@ -115,7 +126,9 @@ def expand_paths(paths: list[str]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            out.extend(sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file()))
+            out.extend(
+                sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file())
+            )
         else:
             out.append(p)
     return out

@@ -37,7 +37,7 @@ def _timestamp(value: Any) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _canonical_value(field: str, value: Any) -> Any:
+def canonical_value(field: str, value: Any) -> Any:
     """One form per meaning for one top-level field, or None for "unset"."""
     if value is None:
         return None
@@ -75,7 +75,7 @@ def comparable(kind: Kind, settings: dict[str, Any]) -> dict[str, Any]:
     for field in COMPARED_FIELDS:
         if not applies(field, kind):
             continue
-        value = _canonical_value(field, settings.get(field))
+        value = canonical_value(field, settings.get(field))
         out[field] = defaults.get(field) if value is None else value
     return out
 

@@ -142,9 +142,7 @@ DEFAULTS: dict[Kind, dict[str, Any]] = {
 MAX_BATCH_SIZE: dict[Kind, int] = {Kind.SQS_FIFO: 10}
 
 # Fields that are part of a mapping's identity (create-only; never compared as settings).
-IDENTITY_FIELDS = frozenset(
-    {"event_source_arn", "self_managed_event_source", "topics", "queues"}
-)
+IDENTITY_FIELDS = frozenset({"event_source_arn", "self_managed_event_source", "topics", "queues"})
 
 # Create-only settings: a change means delete and re-create (reference A.9).
 REPLACEMENT_FIELDS = frozenset({"starting_position", "starting_position_timestamp"})

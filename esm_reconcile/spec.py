@@ -16,9 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Arn = Annotated[
     str,
-    Field(pattern=r"^arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)$"),
+    Field(
+        pattern=r"^arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)$"
+    ),
 ]
-AccessUri = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[a-zA-Z0-9-\/*:_+=.@-]*$")]
+AccessUri = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[a-zA-Z0-9-\/*:_+=.@-]*$")
+]
 DESTINATION_PATTERN = (
     r"^$|^kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))$"
     r"|^arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1})?:(\d{12})?:(.*)$"
@@ -80,7 +84,9 @@ class OnFailure(ApiModel):
 
 
 class DestinationConfig(ApiModel):
-    on_failure: OnFailure | None = _api("OnFailure", "Where to send records that failed processing.")
+    on_failure: OnFailure | None = _api(
+        "OnFailure", "Where to send records that failed processing."
+    )
     on_success: OnFailure | None = _api(
         "OnSuccess", "Not supported by AWS for event source mappings; refused by validation."
     )
@@ -180,12 +186,18 @@ class ScalingConfig(ApiModel):
 
 class DocumentDBEventSourceConfig(ApiModel):
     database_name: str | None = _api(
-        "DatabaseName", "Database to watch (required).", min_length=1, max_length=63,
+        "DatabaseName",
+        "Database to watch (required).",
+        min_length=1,
+        max_length=63,
         pattern=r'^[^ /\.$"]*$',
     )
     collection_name: str | None = _api(
-        "CollectionName", "Collection to watch; all collections when omitted.", min_length=1,
-        max_length=57, pattern=r"^(?!system\.)[_a-zA-Z0-9][^$]*$",
+        "CollectionName",
+        "Collection to watch; all collections when omitted.",
+        min_length=1,
+        max_length=57,
+        pattern=r"^(?!system\.)[_a-zA-Z0-9][^$]*$",
     )
     full_document: Literal["UpdateLookup", "Default"] | None = _api(
         "FullDocument", "Whether update events carry the whole document."
@@ -208,7 +220,9 @@ class ProvisionedPollerConfig(ApiModel):
     minimum_pollers: int | None = _api("MinimumPollers", "Pollers kept ready.", ge=1, le=200)
     maximum_pollers: int | None = _api("MaximumPollers", "Most pollers.", ge=1, le=2000)
     poller_group_name: str | None = _api(
-        "PollerGroupName", "Group sharing provisioned pollers.", max_length=128,
+        "PollerGroupName",
+        "Group sharing provisioned pollers.",
+        max_length=128,
         pattern=r"^[a-zA-Z0-9-_]*$",
     )
 
@@ -217,7 +231,8 @@ class MappingSettings(ApiModel):
     """Every CreateEventSourceMapping parameter except FunctionName (the key under functions)."""
 
     event_source_arn: Arn | None = _api(
-        "EventSourceArn", "ARN of the source (queue, stream, cluster, broker); identifies the mapping."
+        "EventSourceArn",
+        "ARN of the source (queue, stream, cluster, broker); identifies the mapping.",
     )
     enabled: bool | None = _api("Enabled", "Whether the mapping polls. AWS default: true.")
     batch_size: int | None = _api(
@@ -240,15 +255,19 @@ class MappingSettings(ApiModel):
         "DestinationConfig", "Where discarded batches go (streams and Kafka)."
     )
     maximum_record_age_in_seconds: int | None = _api(
-        "MaximumRecordAgeInSeconds", "Discard records older than this (-1: never; else 60-604800).",
-        ge=-1, le=604800,
+        "MaximumRecordAgeInSeconds",
+        "Discard records older than this (-1: never; else 60-604800).",
+        ge=-1,
+        le=604800,
     )
     bisect_batch_on_function_error: bool | None = _api(
         "BisectBatchOnFunctionError", "Split a failing batch in two and retry."
     )
     maximum_retry_attempts: int | None = _api(
-        "MaximumRetryAttempts", "Retries of a failing batch (-1: until the record expires).",
-        ge=-1, le=10000,
+        "MaximumRetryAttempts",
+        "Retries of a failing batch (-1: until the record expires).",
+        ge=-1,
+        le=10000,
     )
     tags: dict[str, str] | None = _api(
         "Tags", "Tags of the mapping; managed when given, left alone when omitted."
@@ -256,36 +275,50 @@ class MappingSettings(ApiModel):
     tumbling_window_in_seconds: int | None = _api(
         "TumblingWindowInSeconds", "Tumbling window for stream aggregation.", ge=0, le=900
     )
-    topics: list[Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[^.]([a-zA-Z0-9\-_.]+)$")]] | None = _api(
-        "Topics", "The Kafka topic (exactly one); identifies the mapping.", min_length=1, max_length=1
+    topics: (
+        list[
+            Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[^.]([a-zA-Z0-9\-_.]+)$")]
+        ]
+        | None
+    ) = _api(
+        "Topics",
+        "The Kafka topic (exactly one); identifies the mapping.",
+        min_length=1,
+        max_length=1,
     )
     queues: list[Annotated[str, Field(min_length=1, max_length=1000)]] | None = _api(
-        "Queues", "The Amazon MQ queue (exactly one); identifies the mapping.", min_length=1,
+        "Queues",
+        "The Amazon MQ queue (exactly one); identifies the mapping.",
+        min_length=1,
         max_length=1,
     )
     source_access_configurations: list[SourceAccessConfiguration] | None = _api(
-        "SourceAccessConfigurations", "Authentication and network access (Kafka, MQ, DocumentDB).",
+        "SourceAccessConfigurations",
+        "Authentication and network access (Kafka, MQ, DocumentDB).",
         max_length=22,
     )
     self_managed_event_source: SelfManagedEventSource | None = _api(
         "SelfManagedEventSource", "Self-managed Kafka brokers; identifies the mapping."
     )
     function_response_types: list[Literal["ReportBatchItemFailures"]] | None = _api(
-        "FunctionResponseTypes", "ReportBatchItemFailures enables partial batch responses.",
+        "FunctionResponseTypes",
+        "ReportBatchItemFailures enables partial batch responses.",
         max_length=1,
     )
     amazon_managed_kafka_event_source_config: KafkaEventSourceConfig | None = _api(
         "AmazonManagedKafkaEventSourceConfig", "MSK consumer group and schema registry."
     )
     self_managed_kafka_event_source_config: KafkaEventSourceConfig | None = _api(
-        "SelfManagedKafkaEventSourceConfig", "Self-managed Kafka consumer group and schema registry."
+        "SelfManagedKafkaEventSourceConfig",
+        "Self-managed Kafka consumer group and schema registry.",
     )
     scaling_config: ScalingConfig | None = _api("ScalingConfig", "SQS maximum concurrency.")
     document_db_event_source_config: DocumentDBEventSourceConfig | None = _api(
         "DocumentDBEventSourceConfig", "DocumentDB database, collection and full-document mode."
     )
     kms_key_arn: str | None = _api(
-        "KMSKeyArn", "KMS key that encrypts the filter criteria.",
+        "KMSKeyArn",
+        "KMS key that encrypts the filter criteria.",
         pattern=r"^(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)$|^$",
     )
     metrics_config: MetricsConfig | None = _api("MetricsConfig", "Enhanced metrics.")
@@ -316,7 +349,8 @@ class SpecDocument(ApiModel):
 
     version: Literal[1] = Field(description="Spec format version; always 1.")
     region: str | None = Field(
-        None, description="AWS region; else --region, else the AWS config.",
+        None,
+        description="AWS region; else --region, else the AWS config.",
         pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
     )
     account_id: str | None = Field(

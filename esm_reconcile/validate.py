@@ -129,8 +129,11 @@ def validate_loaded(
 ) -> tuple[SpecFile | None, list[SpecError]]:
     data = loaded.data
     if not isinstance(data, dict):
-        return None, [SpecError(loaded.path, 1, "", "a spec file must be a mapping with "
-                                "'version' and 'functions'")]
+        return None, [
+            SpecError(
+                loaded.path, 1, "", "a spec file must be a mapping with 'version' and 'functions'"
+            )
+        ]
     errors: list[SpecError] = []
     try:
         document = SpecDocument.model_validate(data)
@@ -153,14 +156,26 @@ def validate_loaded(
     spec_file = SpecFile(loaded.path, region, account_id)
     defaults = raw_defaults.model_dump(exclude_unset=True) if raw_defaults else {}
     if "event_source_arn" in defaults or "self_managed_event_source" in defaults:
-        errors.append(SpecError(loaded.path, loaded.line_of(("defaults",)), "defaults",
-                                "a source cannot be a default; name it in each mapping"))
+        errors.append(
+            SpecError(
+                loaded.path,
+                loaded.line_of(("defaults",)),
+                "defaults",
+                "a source cannot be a default; name it in each mapping",
+            )
+        )
     for function, items in functions.items():
         spec_file.function_lines[function] = loaded.line_of(("functions", function))
         ferr = _check_function_ref(function)
         if ferr:
-            errors.append(SpecError(loaded.path, loaded.line_of(("functions", function)),
-                                    f"functions.{function}", ferr))
+            errors.append(
+                SpecError(
+                    loaded.path,
+                    loaded.line_of(("functions", function)),
+                    f"functions.{function}",
+                    ferr,
+                )
+            )
         mappings: list[DesiredMapping] = []
         seen: dict[str, int] = {}
         for index, item in enumerate(items):
@@ -171,7 +186,11 @@ def validate_loaded(
             # example sets maximum_retry_attempts beside an SQS mapping).
             own_kind = kind_of(own)
             merged = {
-                **{k: v for k, v in defaults.items() if own_kind is None or rules.applies(k, own_kind)},
+                **{
+                    k: v
+                    for k, v in defaults.items()
+                    if own_kind is None or rules.applies(k, own_kind)
+                },
                 **own,
             }
             base = ("functions", function, index)
@@ -183,7 +202,7 @@ def validate_loaded(
             for key, message in found:
                 top = key.split(".")[0]
                 loc = where(top)
-                path = _dotted(loc) + key[len(top):]
+                path = _dotted(loc) + key[len(top) :]
                 errors.append(SpecError(loaded.path, loaded.line_of(loc), path, message))
             if found:
                 continue
@@ -196,10 +215,15 @@ def validate_loaded(
                 line=loaded.line_of(base),
             )
             if desired.source in seen:
-                errors.append(SpecError(
-                    loaded.path, desired.line, _dotted(base),
-                    f"duplicate mapping: {function} already maps {desired.source} "
-                    f"(line {seen[desired.source]})"))
+                errors.append(
+                    SpecError(
+                        loaded.path,
+                        desired.line,
+                        _dotted(base),
+                        f"duplicate mapping: {function} already maps {desired.source} "
+                        f"(line {seen[desired.source]})",
+                    )
+                )
                 continue
             seen[desired.source] = desired.line
             mappings.append(desired)
@@ -232,21 +256,37 @@ def _cross_file_errors(files: list[SpecFile]) -> list[SpecError]:
         for function in spec_file.functions:
             key = (spec_file.region, function)
             if key in owner and owner[key] is not spec_file:
-                errors.append(SpecError(
-                    spec_file.path, spec_file.function_lines[function], f"functions.{function}",
-                    f"function is also managed by {owner[key].path}; one file must own it"))
+                errors.append(
+                    SpecError(
+                        spec_file.path,
+                        spec_file.function_lines[function],
+                        f"functions.{function}",
+                        f"function is also managed by {owner[key].path}; one file must own it",
+                    )
+                )
             owner.setdefault(key, spec_file)
     regions = {f.region for f in files}
     if len(regions) > 1:
-        errors.append(SpecError(
-            files[0].path, 1, "region",
-            "spec files name different regions ("
-            + ", ".join(sorted(r or "(default)" for r in regions))
-            + "); plan each region separately"))
+        errors.append(
+            SpecError(
+                files[0].path,
+                1,
+                "region",
+                "spec files name different regions ("
+                + ", ".join(sorted(r or "(default)" for r in regions))
+                + "); plan each region separately",
+            )
+        )
     accounts = {f.account_id for f in files if f.account_id}
     if len(accounts) > 1:
-        errors.append(SpecError(files[0].path, 1, "account_id",
-                                "spec files name different accounts; plan each separately"))
+        errors.append(
+            SpecError(
+                files[0].path,
+                1,
+                "account_id",
+                "spec files name different accounts; plan each separately",
+            )
+        )
     return errors
 
 
@@ -255,15 +295,28 @@ def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[
     errors: list[tuple[str, str]] = []
     arn, self_managed = s.get("event_source_arn"), s.get("self_managed_event_source")
     if arn and self_managed:
-        return [("self_managed_event_source",
-                 "give event_source_arn or self_managed_event_source, not both")]
+        return [
+            (
+                "self_managed_event_source",
+                "give event_source_arn or self_managed_event_source, not both",
+            )
+        ]
     if not arn and not self_managed:
-        return [("event_source_arn", "required: the source's ARN "
-                 "(or self_managed_event_source for self-managed Kafka)")]
+        return [
+            (
+                "event_source_arn",
+                "required: the source's ARN (or self_managed_event_source for self-managed Kafka)",
+            )
+        ]
     kind = kind_of(s)
     if kind is None:
-        return [("event_source_arn", "unrecognised event source: expected an SQS queue, Kinesis "
-                 "stream, DynamoDB stream, MSK cluster, Amazon MQ broker or DocumentDB cluster ARN")]
+        return [
+            (
+                "event_source_arn",
+                "unrecognised event source: expected an SQS queue, Kinesis "
+                "stream, DynamoDB stream, MSK cluster, Amazon MQ broker or DocumentDB cluster ARN",
+            )
+        ]
     name = KIND_NAMES[kind]
 
     for key in s:
@@ -280,23 +333,32 @@ def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[
     if batch is not None and batch > rules.MAX_BATCH_SIZE.get(kind, 10000):
         errors.append(("batch_size", f"at most {rules.MAX_BATCH_SIZE[kind]} for {name} sources"))
     if kind is Kind.SQS and (batch or 0) > 10 and not s.get("maximum_batching_window_in_seconds"):
-        errors.append(("maximum_batching_window_in_seconds",
-                       "must be at least 1 when batch_size is greater than 10 (AWS: Maximum batch "
-                       "window in seconds must be greater than 0 if maximum batch size is greater "
-                       "than 10)"))
+        errors.append(
+            (
+                "maximum_batching_window_in_seconds",
+                "must be at least 1 when batch_size is greater than 10 (AWS: Maximum batch "
+                "window in seconds must be greater than 0 if maximum batch size is greater "
+                "than 10)",
+            )
+        )
 
     position, timestamp = s.get("starting_position"), s.get("starting_position_timestamp")
     if position == "AT_TIMESTAMP" and kind is Kind.DYNAMODB:
         errors.append(("starting_position", "AT_TIMESTAMP is not supported for DynamoDB Streams"))
-    elif position == "AT_TIMESTAMP" and timestamp is None and rules.applies(
-        "starting_position_timestamp", kind
+    elif (
+        position == "AT_TIMESTAMP"
+        and timestamp is None
+        and rules.applies("starting_position_timestamp", kind)
     ):
         errors.append(("starting_position_timestamp", "required with AT_TIMESTAMP"))
-    if timestamp is not None and position != "AT_TIMESTAMP" and rules.applies(
-        "starting_position_timestamp", kind
+    if (
+        timestamp is not None
+        and position != "AT_TIMESTAMP"
+        and rules.applies("starting_position_timestamp", kind)
     ):
-        errors.append(("starting_position_timestamp",
-                       "only allowed with starting_position: AT_TIMESTAMP"))
+        errors.append(
+            ("starting_position_timestamp", "only allowed with starting_position: AT_TIMESTAMP")
+        )
     if isinstance(timestamp, datetime):
         aware = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
         if aware > (now or datetime.now(UTC)):
@@ -308,54 +370,85 @@ def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[
 
     filters = (s.get("filter_criteria") or {}).get("filters") or []
     if len(filters) > rules.FILTER_LIMIT:
-        errors.append(("filter_criteria.filters",
-                       f"at most {rules.FILTER_LIMIT} filters (AWS quota; 5 by default)"))
+        errors.append(
+            (
+                "filter_criteria.filters",
+                f"at most {rules.FILTER_LIMIT} filters (AWS quota; 5 by default)",
+            )
+        )
     patterns = [canonical_pattern(f["pattern"]) for f in filters]
     if len(set(patterns)) != len(patterns):
         errors.append(("filter_criteria.filters", "the same filter pattern is given twice"))
 
     destination = s.get("destination_config") or {}
     if destination.get("on_success") is not None:
-        errors.append(("destination_config.on_success",
-                       "not supported: AWS accepts no OnSuccess destination for event source "
-                       "mappings"))
+        errors.append(
+            (
+                "destination_config.on_success",
+                "not supported: AWS accepts no OnSuccess destination for event source mappings",
+            )
+        )
     on_failure = destination.get("on_failure")
     if on_failure is not None:
         target = on_failure.get("destination")
         if not target:
-            errors.append(("destination_config.on_failure.destination",
-                           "required for an on_failure configuration"))
+            errors.append(
+                (
+                    "destination_config.on_failure.destination",
+                    "required for an on_failure configuration",
+                )
+            )
         elif target.startswith("kafka://") and kind not in rules.KAFKA_KINDS:
-            errors.append(("destination_config.on_failure.destination",
-                           f"a kafka:// destination is only for Kafka sources, not {name}"))
+            errors.append(
+                (
+                    "destination_config.on_failure.destination",
+                    f"a kafka:// destination is only for Kafka sources, not {name}",
+                )
+            )
         elif target.startswith("kafka://") and target[8:] in (s.get("topics") or []):
-            errors.append(("destination_config.on_failure.destination",
-                           "the on-failure topic must differ from the source topic"))
+            errors.append(
+                (
+                    "destination_config.on_failure.destination",
+                    "the on-failure topic must differ from the source topic",
+                )
+            )
         elif not target.startswith("kafka://"):
             service = (rules.parse_arn(target) or {}).get("service")
             if service not in ("sqs", "sns", "s3"):
-                errors.append(("destination_config.on_failure.destination",
-                               "must be an SQS queue, SNS topic or S3 bucket ARN"))
+                errors.append(
+                    (
+                        "destination_config.on_failure.destination",
+                        "must be an SQS queue, SNS topic or S3 bucket ARN",
+                    )
+                )
 
     pollers = s.get("provisioned_poller_config")
     if pollers:
         low = 2 if kind in rules.SQS_KINDS else 1
         minimum, maximum = pollers.get("minimum_pollers"), pollers.get("maximum_pollers")
         if minimum is not None and minimum < low:
-            errors.append(("provisioned_poller_config.minimum_pollers",
-                           f"at least {low} for {name} sources"))
+            errors.append(
+                ("provisioned_poller_config.minimum_pollers", f"at least {low} for {name} sources")
+            )
         if maximum is not None and maximum < low:
-            errors.append(("provisioned_poller_config.maximum_pollers",
-                           f"at least {low} for {name} sources"))
+            errors.append(
+                ("provisioned_poller_config.maximum_pollers", f"at least {low} for {name} sources")
+            )
         if minimum is not None and maximum is not None and minimum > maximum:
-            errors.append(("provisioned_poller_config.minimum_pollers",
-                           "must not exceed maximum_pollers"))
+            errors.append(
+                ("provisioned_poller_config.minimum_pollers", "must not exceed maximum_pollers")
+            )
         if kind in rules.SQS_KINDS and s.get("scaling_config"):
-            errors.append(("scaling_config",
-                           "maximum concurrency and provisioned pollers are mutually exclusive"))
+            errors.append(
+                (
+                    "scaling_config",
+                    "maximum concurrency and provisioned pollers are mutually exclusive",
+                )
+            )
         if kind in rules.SQS_KINDS and pollers.get("poller_group_name"):
-            errors.append(("provisioned_poller_config.poller_group_name",
-                           f"not supported for {name} sources"))
+            errors.append(
+                ("provisioned_poller_config.poller_group_name", f"not supported for {name} sources")
+            )
     metrics = (s.get("metrics_config") or {}).get("metrics") or []
     for metric in metrics:
         if metric != "EventCount" and kind not in rules.KAFKA_KINDS:
@@ -375,8 +468,9 @@ def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[
         if entry not in known:
             errors.append(("ignore_changes", f"{entry!r} is not a field"))
         elif top in rules.IDENTITY_FIELDS:
-            errors.append(("ignore_changes", f"{entry!r} identifies the mapping; it cannot be "
-                           "ignored"))
+            errors.append(
+                ("ignore_changes", f"{entry!r} identifies the mapping; it cannot be ignored")
+            )
         elif not rules.applies(top, kind):
             errors.append(("ignore_changes", f"{entry!r} does not apply to {name} sources"))
     return errors

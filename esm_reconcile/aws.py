@@ -1,0 +1,118 @@
+"""boto3 clients for one account and region, sharing one client-side rate limit.
+
+Lambda allows about 15 control-plane requests per second per account and region across all its
+APIs, so every HTTP attempt (retries included) first takes a token from one bucket.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from .errors import AwsError, EsmError
+
+DEFAULT_MAX_RPS = 10.0
+
+
+class RateLimiter:
+    """Token bucket shared by all threads of a run."""
+
+    def __init__(
+        self,
+        rate: float = DEFAULT_MAX_RPS,
+        burst: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.rate = rate
+        self.capacity = burst if burst is not None else max(1.0, rate)
+        self.tokens = self.capacity
+        self.clock, self.sleep = clock, sleep
+        self.updated = clock()
+        self.lock = threading.Lock()
+        self.acquired = 0
+
+    def acquire(self, **_: Any) -> None:
+        while True:
+            with self.lock:
+                now = self.clock()
+                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                self.updated = now
+                if self.tokens >= 1:
+                    self.tokens -= 1
+                    self.acquired += 1
+                    return
+                wait = (1 - self.tokens) / self.rate
+            self.sleep(wait)
+
+
+@dataclass
+class AwsContext:
+    """The clients of one run, plus the account facts looked up once."""
+
+    lambda_client: Any
+    sts_client: Any
+    limiter: RateLimiter
+    region: str
+    _identity: dict[str, str] | None = field(default=None, repr=False)
+
+    def identity(self) -> dict[str, str]:
+        if self._identity is None:
+            try:
+                found = self.sts_client.get_caller_identity()
+            except (ClientError, BotoCoreError) as exc:
+                raise describe_error("the AWS account (sts:GetCallerIdentity)", exc) from None
+            self._identity = {"account": found["Account"], "partition": found["Arn"].split(":")[1]}
+        return self._identity
+
+
+def connect(
+    region: str | None = None,
+    profile: str | None = None,
+    max_rps: float = DEFAULT_MAX_RPS,
+) -> AwsContext:
+    """Clients from boto3's ordinary chain (profile, region, AWS_ENDPOINT_URL...)."""
+    try:
+        session = boto3.Session(profile_name=profile, region_name=region)
+    except BotoCoreError as exc:
+        raise EsmError(f"AWS configuration: {exc}") from None
+    if not session.region_name:
+        raise EsmError("no AWS region: set region in the spec, pass --region, or set AWS_REGION")
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60
+    )
+    limiter = RateLimiter(max_rps)
+    try:
+        lambda_client = session.client("lambda", config=config)
+        sts_client = session.client("sts", config=config)
+    except (BotoCoreError, NoRegionError) as exc:
+        raise EsmError(f"AWS configuration: {exc}") from None
+    lambda_client.meta.events.register("before-send.lambda", limiter.acquire)
+    return AwsContext(lambda_client, sts_client, limiter, session.region_name)
+
+
+def error_code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "")
+    return type(exc).__name__
+
+
+def describe_error(concerning: str, exc: Exception) -> AwsError:
+    """An AWS failure in words, naming what it concerns."""
+    if isinstance(exc, NoCredentialsError):
+        return AwsError(
+            concerning,
+            "NoCredentials",
+            "no AWS credentials found (set AWS_PROFILE or use --profile)",
+        )
+    if isinstance(exc, ClientError):
+        err = exc.response.get("Error", {})
+        return AwsError(concerning, err.get("Code", "Error"), err.get("Message", str(exc)))
+    return AwsError(concerning, type(exc).__name__, str(exc))

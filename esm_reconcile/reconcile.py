@@ -1,0 +1,59 @@
+"""Glue for `plan`: spec + live state → Plan. The deciding is diff.diff's; this only gathers."""
+
+from __future__ import annotations
+
+from .aws import AwsContext
+from .diff import ManagedFunction, diff
+from .errors import EsmError
+from .live import LiveReader
+from .plan import Plan
+from .validate import Spec
+
+
+def check_account(spec: Spec, aws: AwsContext) -> None:
+    """The spec's account_id guard, before any mapping is read."""
+    account = aws.identity()["account"]
+    for spec_file in spec.files:
+        if spec_file.account_id and spec_file.account_id != account:
+            raise EsmError(
+                f"{spec_file.path}: account_id {spec_file.account_id} does not match the "
+                f"credentials' account {account}; refusing to run"
+            )
+
+
+def make_plan(spec: Spec, aws: AwsContext) -> Plan:
+    check_account(spec, aws)
+    reader = LiveReader(aws)
+    functions = [
+        ManagedFunction(label=ref, arn=reader.function_arn(ref), mappings=mappings)
+        for ref, mappings in spec.functions.items()
+    ]
+    live = reader.mappings({f.arn for f in functions})
+
+    # Tags have their own API: read them only for mappings whose spec manages tags.
+    live_by_key = {(m.function_arn, m.source): m for m in live if m.state != "Deleting"}
+    for function in functions:
+        for desired in function.mappings:
+            match = live_by_key.get((function.arn, desired.source))
+            if match is not None and "tags" in desired.settings:
+                reader.read_tags(match)
+
+    plan = diff(functions, live)
+    plan.region = aws.region
+    plan.account = aws.identity()["account"]
+
+    creating = sorted(
+        {
+            f.label
+            for f in functions
+            for c in plan.changes
+            if c.create_request and c.function_arn == f.arn
+        }
+    )
+    missing = reader.missing_functions(creating)
+    if missing:
+        raise EsmError(
+            "function does not exist in account "
+            f"{plan.account} region {plan.region}: " + ", ".join(missing)
+        )
+    return plan
