@@ -12,9 +12,9 @@ from typing import Any
 
 from . import rules
 from .live_state import LiveMapping
-from .normalize import canonical_value, comparable, flatten, prune, unflatten
+from .normalize import canonical_value, comparable, flatten, prune, to_request, unflatten
 from .plan import Change, FieldChange, Plan
-from .spec import MappingSettings, to_api
+from .spec import MappingSettings
 from .validate import DesiredMapping
 
 
@@ -76,7 +76,7 @@ def _user_settings(desired: DesiredMapping) -> dict[str, Any]:
 
 def create_change(function: ManagedFunction, desired: DesiredMapping) -> Change:
     settings = _user_settings(desired)
-    request = {"FunctionName": function.arn, **to_api(settings)}
+    request = {"FunctionName": function.arn, **to_request(settings)}
     shown = {k: v for k, v in settings.items() if k not in rules.IDENTITY_FIELDS}
     return Change(
         action="create",
@@ -168,7 +168,7 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
             if value is None:
                 request[alias] = rules.CLEAR_VALUE[top]
             else:
-                request.update(to_api({top: value}))
+                request.update(to_request({top: value}))
         base.update_request = request
     base.tag_changes = tag_changes
     return base

@@ -7,6 +7,7 @@ differ while the meaning is the same (filter patterns, sets) get one canonical f
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,8 +47,9 @@ def canonical_value(field: str, value: Any) -> Any:
     if isinstance(value, dict | list):
         value = prune(value)
     if field == "filter_criteria":
+        # Parsed objects compare by meaning; sorted by canonical text, they compare as a multiset.
         patterns = sorted(canonical_pattern(f["pattern"]) for f in value.get("filters", []))
-        return {"filters": [{"pattern": p} for p in patterns]} if patterns else None
+        return {"filters": [{"pattern": json.loads(p)} for p in patterns]} if patterns else None
     if field == "destination_config":
         # AWS reads back {"OnFailure": {}} for "no destination" and accepts "" to clear one.
         dest = (value.get("on_failure") or {}).get("destination")
@@ -121,6 +123,12 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def to_api_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """Comparable settings → API parameters (filter patterns are canonical strings already)."""
-    return to_api(settings)
+def to_request(settings: dict[str, Any]) -> dict[str, Any]:
+    """Canonical spec-form settings → API parameters (filter patterns become JSON text)."""
+    out = to_api(settings)
+    criteria = out.get("FilterCriteria")
+    if criteria and criteria.get("Filters"):
+        criteria["Filters"] = [
+            {"Pattern": canonical_pattern(f["Pattern"])} for f in criteria["Filters"]
+        ]
+    return out

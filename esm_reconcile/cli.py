@@ -1,0 +1,264 @@
+"""The `esm` command line. Errors become words and exit codes here; the core only raises."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from .errors import EsmError, SpecErrors
+from .loader import expand_paths
+from .plan import Plan
+from .render import render, summary_line
+from .validate import Spec, load_spec
+
+FORMATS = click.Choice(["text", "json", "markdown"])
+
+
+@dataclass
+class Options:
+    region: str | None
+    profile: str | None
+    sandbox: bool
+    color: bool
+    max_rps: float
+
+
+def _color_wanted(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ESM"})
+@click.option("--region", help="AWS region (else the spec's, else the AWS config).")
+@click.option("--profile", help="AWS profile from the shared config.")
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Run against an embedded local AWS emulator seeded from the spec (no account needed).",
+)
+@click.option("--no-color", is_flag=True, help="Plain output (also: NO_COLOR).")
+@click.option(
+    "--max-rps",
+    type=click.FloatRange(0.1, 100),
+    default=10.0,
+    show_default=True,
+    help="Client-side limit on Lambda API requests per second.",
+)
+@click.version_option(package_name="esm-reconcile")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    region: str | None,
+    profile: str | None,
+    sandbox: bool,
+    no_color: bool,
+    max_rps: float,
+) -> None:
+    """Keep AWS Lambda event source mappings equal to YAML spec files."""
+    ctx.obj = Options(region, profile, sandbox, _color_wanted(no_color), max_rps)
+
+
+def _spec_paths() -> Any:
+    return click.option(
+        "-f",
+        "--file",
+        "paths",
+        multiple=True,
+        required=True,
+        type=click.Path(exists=True),
+        help="Spec file, or directory of *.yaml/*.yml (repeatable).",
+    )
+
+
+def _load(paths: tuple[str, ...]) -> Spec:
+    files = expand_paths(list(paths))
+    if not files:
+        raise EsmError("no *.yaml or *.yml files found in " + ", ".join(paths))
+    return load_spec(files)
+
+
+@contextmanager
+def _aws(opts: Options, spec: Spec) -> Iterator[Any]:
+    from .aws import connect
+
+    region = opts.region or next((f.region for f in spec.files if f.region), None)
+    context: Any = nullcontext()
+    if opts.sandbox:
+        from .sandbox import sandbox
+
+        region = region or "us-east-1"
+        sources = []
+        for m in spec.mappings():
+            sources.append(m.settings.get("event_source_arn"))
+            sources.append(
+                ((m.settings.get("destination_config") or {}).get("on_failure") or {}).get(
+                    "destination"
+                )
+            )
+        account = next((f.account_id for f in spec.files if f.account_id), None)
+        context = sandbox(
+            list(spec.functions), [s for s in sources if s], region, account_id=account
+        )
+        click.echo(f"sandbox: embedded AWS emulator for {region}, seeded from the spec", err=True)
+    with context:
+        yield connect(
+            region=region, profile=None if opts.sandbox else opts.profile, max_rps=opts.max_rps
+        )
+
+
+def _show(plan: Plan, fmt: str, opts: Options) -> None:
+    click.echo(render(plan, fmt, color=opts.color and fmt == "text"))
+
+
+@cli.command()
+@_spec_paths()
+def validate(paths: tuple[str, ...]) -> None:
+    """Check spec files offline (no AWS call)."""
+    spec = _load(paths)
+    count = len(spec.mappings())
+    click.echo(
+        f"{len(spec.files)} file(s) valid: {len(spec.functions)} function(s), {count} mapping(s)."
+    )
+
+
+@cli.command()
+@_spec_paths()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@click.pass_obj
+def plan(opts: Options, paths: tuple[str, ...], fmt: str, detailed_exitcode: bool) -> None:
+    """Read live state and print what apply would change. Changes nothing."""
+    from .reconcile import make_plan
+
+    spec = _load(paths)
+    with _aws(opts, spec) as aws:
+        result = make_plan(spec, aws)
+    _show(result, fmt, opts)
+    if detailed_exitcode and result.has_changes:
+        sys.exit(2)
+
+
+@cli.command()
+@_spec_paths()
+@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes were made.")
+@click.pass_obj
+def apply(
+    opts: Options, paths: tuple[str, ...], fmt: str, auto_approve: bool, detailed_exitcode: bool
+) -> None:
+    """Plan, confirm, then make the live mappings equal to the spec."""
+    from .reconcile import make_plan
+
+    spec = _load(paths)
+    with _aws(opts, spec) as aws:
+        result = make_plan(spec, aws)
+        _show(result, fmt, opts)
+        if not result.has_changes:
+            return
+        _confirm(auto_approve)
+        code = _execute(result, aws, detailed_exitcode)
+    sys.exit(code)
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise EsmError("refusing to apply: no terminal to confirm on (use --auto-approve)")
+    answer = click.prompt(
+        "\nDo you want to apply these changes? Only 'yes' will be accepted",
+        default="",
+        show_default=False,
+        err=True,
+    )
+    if answer.strip() != "yes":
+        raise EsmError("apply cancelled")
+
+
+def _execute(plan: Plan, aws: Any, detailed_exitcode: bool) -> int:
+    from .apply import Applier
+
+    def progress(message: str) -> None:
+        click.echo(message, err=True)
+
+    result = Applier(aws.lambda_client, progress=progress).apply(plan)
+    done = result.by_status("done")
+    counts = {
+        a: sum(1 for o in done if o.change.action == a)
+        for a in ("create", "update", "replace", "delete")
+    }
+    click.echo(
+        f"\nApply {'complete' if result.ok else 'incomplete'}: {counts['create']} created, "
+        f"{counts['update']} updated, {counts['replace']} replaced, {counts['delete']} deleted."
+    )
+    for outcome in result.by_status("failed"):
+        click.echo(f"  failed: {outcome.change.address} ({outcome.step}): {outcome.message}")
+    for outcome in result.by_status("skipped"):
+        click.echo(f"  not done: {outcome.change.address}: {outcome.message}")
+    if result.interrupted:
+        click.echo("Interrupted: re-run apply to converge.")
+    if not result.ok:
+        return 1
+    return 2 if detailed_exitcode and result.changed else 0
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec format (for editors)."""
+    from .schema import spec_schema
+
+    click.echo(json.dumps(spec_schema(), indent=2))
+
+
+@cli.command()
+@_spec_paths()
+@click.pass_obj
+def demo(opts: Options, paths: tuple[str, ...]) -> None:
+    """In the sandbox: plan, apply, then plan again (which says No changes.)."""
+    from .reconcile import make_plan
+
+    opts.sandbox = True
+    spec = _load(paths)
+    with _aws(opts, spec) as aws:
+        click.echo("== esm plan")
+        first = make_plan(spec, aws)
+        _show(first, "text", opts)
+        click.echo("\n== esm apply --auto-approve")
+        code = _execute(first, aws, detailed_exitcode=False)
+        if code:
+            sys.exit(code)
+        click.echo("\n== esm plan (again)")
+        second = make_plan(spec, aws)
+        _show(second, "text", opts)
+        if second.has_changes:
+            raise EsmError("the second plan still has changes: " + summary_line(second))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: usage errors exit 1 (click's default is 2, which means 'changes' here)."""
+    try:
+        cli.main(args=argv, prog_name="esm", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1)
+    except SpecErrors as exc:
+        for error in exc.errors:
+            click.echo(str(error), err=True)
+        click.echo(f"{len(exc.errors)} error(s) in the spec; nothing was changed.", err=True)
+        sys.exit(1)
+    except EsmError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
