@@ -151,46 +151,79 @@ def _import_moto() -> _Moto:
     return _Moto(_aws_like_server_class(ThreadedMotoServer), dynamodb_backends, reset)
 
 
-LIST_MAPPINGS_PATH = "/2015-03-31/event-source-mappings/"
+MAPPINGS_PATH = "/2015-03-31/event-source-mappings"
 AWS_PAGE_LIMIT = 100  # ListEventSourceMappings returns at most 100 items whatever MaxItems says
 
 
-def paginate_like_aws(app: Callable, request_log: list[tuple[str, str]] | None = None) -> Callable:
-    """WSGI middleware: moto returns every mapping in one List page; AWS pages by <=100 with
-    NextMarker. Pages the same way, so the sandbox costs what AWS costs. Optionally logs each
-    request as (method, path) so callers can count API calls."""
+class AwsLikeMappings:
+    """WSGI middleware that corrects two moto answers about mappings to what AWS answers.
 
-    def middleware(environ: dict[str, Any], start_response: Callable) -> Any:
+    - List: moto returns every mapping in one page; AWS pages by <=100 with NextMarker. Paging
+      the same way makes the sandbox cost what AWS costs.
+    - FunctionArn: moto reports `f` for `f:$LATEST` and the version ARN for `f:alias`; AWS
+      reports the qualified ARN the mapping was created with (reference E.9, A.4).
+    Optionally logs each request as (method, path) so callers can count API calls.
+    """
+
+    def __init__(self, app: Callable, request_log: list[tuple[str, str]] | None = None) -> None:
+        self.app = app
+        self.request_log = request_log
+        self.function_arns: dict[str, str] = {}  # mapping UUID → qualified ARN it was made with
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
         method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
-        if request_log is not None:
-            request_log.append((method, path))
-        if method != "GET" or path.rstrip("/") != LIST_MAPPINGS_PATH.rstrip("/"):
-            return app(environ, start_response)
-        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
-        limit = min(int(query.get("MaxItems", [AWS_PAGE_LIMIT])[0]), AWS_PAGE_LIMIT)
-        start = int(query.get("Marker", ["0"])[0] or 0)
+        if self.request_log is not None:
+            self.request_log.append((method, path))
+        if not path.startswith(MAPPINGS_PATH):
+            return self.app(environ, start_response)
+
+        requested = None
+        if method in ("POST", "PUT"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)
+            requested = (json.loads(raw or b"{}") or {}).get("FunctionName")
+
         captured: dict[str, Any] = {}
 
         def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             captured.update(status=status, headers=headers)
             return lambda _data: None
 
-        body = b"".join(app(environ, capture))
-        if not captured["status"].startswith("200"):
+        body = b"".join(self.app(environ, capture))
+        if not captured["status"].startswith(("200", "201", "202")) or not body:
             start_response(captured["status"], captured["headers"])
             return [body]
         data = json.loads(body)
-        items = data.get("EventSourceMappings", [])
-        data["EventSourceMappings"] = items[start : start + limit]
-        data.pop("NextMarker", None)
-        if start + limit < len(items):
-            data["NextMarker"] = str(start + limit)
+        if "EventSourceMappings" in data:
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            limit = min(int(query.get("MaxItems", [AWS_PAGE_LIMIT])[0]), AWS_PAGE_LIMIT)
+            start = int(query.get("Marker", ["0"])[0] or 0)
+            items = data["EventSourceMappings"]
+            data["EventSourceMappings"] = items[start : start + limit]
+            data.pop("NextMarker", None)
+            if start + limit < len(items):
+                data["NextMarker"] = str(start + limit)
+            for item in data["EventSourceMappings"]:
+                self._correct_function_arn(item, None)
+        else:
+            self._correct_function_arn(data, requested)
         out = json.dumps(data).encode()
         headers = [(k, v) for k, v in captured["headers"] if k.lower() != "content-length"]
         start_response(captured["status"], [*headers, ("Content-Length", str(len(out)))])
         return [out]
 
-    return middleware
+    def _correct_function_arn(self, item: dict[str, Any], requested: str | None) -> None:
+        uuid, reported = item.get("UUID"), item.get("FunctionArn")
+        if not uuid or not reported:
+            return
+        if requested:
+            if requested.startswith("arn:"):
+                qualified = requested
+            else:  # a name or name:qualifier; the account and region are the reported ones
+                qualified = reported.split(":function:")[0] + ":function:" + requested
+            self.function_arns[uuid] = qualified
+        item["FunctionArn"] = self.function_arns.get(uuid, reported)
 
 
 def _aws_like_server_class(base: type) -> type:
@@ -198,6 +231,7 @@ def _aws_like_server_class(base: type) -> type:
 
     class AwsLikeMotoServer(base):  # type: ignore[misc, valid-type]
         request_log: list[tuple[str, str]] | None = None
+        start_error: Exception | None = None
 
         def _server_entry(self) -> None:
             from moto.moto_server.werkzeug_app import (
@@ -206,10 +240,15 @@ def _aws_like_server_class(base: type) -> type:
             )
             from werkzeug.serving import make_server
 
-            app = paginate_like_aws(
-                DomainDispatcherApplication(create_backend_app), self.request_log
-            )
-            self._server = make_server(self._ip_address, self._port, app, True)
+            try:
+                app = AwsLikeMappings(
+                    DomainDispatcherApplication(create_backend_app), self.request_log
+                )
+                self._server = make_server(self._ip_address, self._port, app, True)
+            except Exception as exc:  # start() waits for the ready event: never leave it hanging
+                self.start_error = exc
+                self._server_ready_event.set()
+                return
             self._server_ready_event.set()
             self._server.serve_forever()
 
@@ -241,6 +280,8 @@ def sandbox(
     moto.reset()
     with _quiet_werkzeug():
         server.start()
+        if server.start_error is not None:
+            raise EsmError(f"the sandbox server did not start: {server.start_error}")
         try:
             host, port = server.get_host_and_port()
             url = f"http://{host}:{port}"
