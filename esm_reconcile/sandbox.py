@@ -25,6 +25,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from esm_reconcile import functions, rules
 from esm_reconcile.errors import EsmError
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's own default account
@@ -52,14 +53,6 @@ _REMOVED_ENV = (
 )
 
 _ARN_ACCOUNT = re.compile(r"^\d{12}$")
-_FUNCTION_ARN = re.compile(
-    r"^arn:[\w-]+:lambda:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):function:"
-    r"(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$"
-)
-_PARTIAL_FUNCTION_ARN = re.compile(
-    r"^(?P<account>\d{12}):function:(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$"
-)
-_FUNCTION_NAME = re.compile(r"^(?P<name>[^:]+)(?::(?P<qualifier>[^:]+))?$")
 
 
 @dataclass(frozen=True)
@@ -92,21 +85,19 @@ class Arn:
 
 def parse_function_ref(ref: str, region: str) -> FunctionRef:
     """`name`, `name:qualifier`, a full function ARN or `ACCOUNT:function:name[:qualifier]`."""
-    if m := _FUNCTION_ARN.match(ref):
-        return FunctionRef(m["region"], m["account"], m["name"], m["qualifier"])
-    if m := _PARTIAL_FUNCTION_ARN.match(ref):
-        return FunctionRef(region, m["account"], m["name"], m["qualifier"])
-    if m := _FUNCTION_NAME.match(ref):
-        return FunctionRef(region, None, m["name"], m["qualifier"])
-    raise EsmError(f"sandbox: cannot tell which function {ref!r} names")
+    try:
+        parsed = functions.parse_function_ref(ref)
+    except ValueError:
+        raise EsmError(f"sandbox: cannot tell which function {ref!r} names") from None
+    return FunctionRef(parsed.region or region, parsed.account, parsed.name, parsed.qualifier)
 
 
 def parse_arn(arn: str) -> Arn | None:
     """Split an ARN; None for anything that is not one (the spec validator reports those)."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
+    parts = rules.parse_arn(arn)
+    if parts is None:
         return None
-    return Arn(service=parts[2], region=parts[3], account=parts[4], resource=parts[5])
+    return Arn(parts["service"], parts["region"], parts["account"], parts["resource"])
 
 
 def choose_account(account_id: str | None, refs: Iterable[FunctionRef], arns: Iterable[Arn]) -> str:
