@@ -75,6 +75,10 @@ def render_json(plan: Plan) -> str:
 FOLD_AFTER = 10  # changes shown open before the rest fold into <details>
 
 
+def _cell(value: Any) -> str:
+    return "`" + value_text(value).replace("|", "\\|") + "`"
+
+
 def render_markdown(plan: Plan) -> str:
     out = [f"**{summary_line(plan)}**", ""]
     replaces = [c for c in plan.changes if c.action == "replace"]
@@ -95,12 +99,8 @@ def render_markdown(plan: Plan) -> str:
             out.append("|---|---|---|")
             for f in change.fields:
                 note = " (forces replacement)" if f.forces_replacement else ""
-                before = "" if change.action == "create" else f"`{value_text(f.before)}`"
-                out.append(
-                    f"| `{f.name}`{note} | {before} | `{value_text(f.after)}` |".replace(
-                        "|`", "| `"
-                    )
-                )
+                before = "" if change.action == "create" else _cell(f.before)
+                out.append(f"| `{f.name}`{note} | {before} | {_cell(f.after)} |")
         for warning in change.warnings:
             out.append(f"\n> {warning}")
         out.append("")
