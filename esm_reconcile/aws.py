@@ -45,8 +45,8 @@ class RateLimiter:
                 now = self.clock()
                 self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
                 self.updated = now
-                if self.tokens >= 1:
-                    self.tokens -= 1
+                if self.tokens >= 1 - 1e-9:  # float refill can land a hair below 1
+                    self.tokens = max(0.0, self.tokens - 1)
                     self.acquired += 1
                     return
                 wait = (1 - self.tokens) / self.rate

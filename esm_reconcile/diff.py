@@ -112,6 +112,10 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
         # is not a difference.
         have["starting_position_timestamp"] = want.get("starting_position_timestamp")
 
+    for path in rules.CONSUMER_GROUP_PATHS:
+        if path not in want and have.get(path) == live.uuid:
+            want[path] = have[path]  # omitted: AWS made the group the mapping's UUID
+
     for ignored in desired.ignore_changes:
         for key in [
             k for k in want.keys() | have.keys() if k == ignored or k.startswith(ignored + ".")
@@ -127,7 +131,7 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
             key,
             have.get(key),
             want.get(key),
-            forces_replacement=_forces_replacement(key.split(".")[0], want_tree),
+            forces_replacement=_forces_replacement(key, want_tree),
         )
         for key in sorted(want.keys() | have.keys())
         if want.get(key) != have.get(key)
@@ -168,16 +172,21 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
             if value is None:
                 request[alias] = rules.CLEAR_VALUE[top]
             else:
-                request.update(to_request({top: value}))
+                part = to_request({top: value})
+                for config in part.values():
+                    if isinstance(config, dict):
+                        config.pop("ConsumerGroupId", None)  # create-only; equal here anyway
+                request.update(part)
         base.update_request = request
     base.tag_changes = tag_changes
     return base
 
 
-def _forces_replacement(top: str, want_tree: dict[str, Any]) -> bool:
+def _forces_replacement(path: str, want_tree: dict[str, Any]) -> bool:
     """Create-only fields, and fields AWS has no in-place way to remove."""
-    if top in rules.REPLACEMENT_FIELDS:
+    if rules.forces_replacement_path(path):
         return True
+    top = path.split(".")[0]
     return want_tree.get(top) is None and top not in rules.CLEAR_VALUE and top != "enabled"
 
 

@@ -42,9 +42,21 @@ class _Builder:
     def build(self, node: yaml.Node, loc: Path_) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # resolves YAML merge keys (<<)
+            # YAML merge keys (<<): keys written here override merged ones; only two written
+            # keys with one name are a duplicate.
+            explicit = [pair for pair in node.value if pair[0].tag != "tag:yaml.org,2002:merge"]
+            explicit_keys = {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)}
+            explicit_ids = {id(pair[0]) for pair in explicit}
+            self.loader.flatten_mapping(node)
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
+                merged = id(key_node) not in explicit_ids
+                if (
+                    merged
+                    and isinstance(key_node, yaml.ScalarNode)
+                    and key_node.value in explicit_keys
+                ):
+                    continue
                 key = self.loader.construct_object(key_node, deep=True)
                 if not isinstance(key, str | int | bool | float) or key is None:
                     self.errors.append(

@@ -118,7 +118,11 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
         node = out
         *parents, leaf = path.split(".")
         for part in parents:
-            node = node.setdefault(part, {})
+            if not isinstance(node.get(part), dict):  # "x": None beside "x.y": the leaf wins
+                node[part] = {}
+            node = node[part]
+        if item is None and isinstance(node.get(leaf), dict):
+            continue
         node[leaf] = item
     return out
 

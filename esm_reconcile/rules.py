@@ -144,8 +144,27 @@ MAX_BATCH_SIZE: dict[Kind, int] = {Kind.SQS_FIFO: 10}
 # Fields that are part of a mapping's identity (create-only; never compared as settings).
 IDENTITY_FIELDS = frozenset({"event_source_arn", "self_managed_event_source", "topics", "queues"})
 
-# Create-only settings: a change means delete and re-create (reference A.9).
-REPLACEMENT_FIELDS = frozenset({"starting_position", "starting_position_timestamp"})
+# Create-only settings: a change means delete and re-create (reference A.9). Dotted paths
+# cover their nested leaves.
+REPLACEMENT_FIELDS = frozenset(
+    {
+        "starting_position",
+        "starting_position_timestamp",
+        "amazon_managed_kafka_event_source_config.consumer_group_id",
+        "self_managed_kafka_event_source_config.consumer_group_id",
+    }
+)
+
+# Kafka consumer groups default to the mapping's own UUID (reference A.4).
+CONSUMER_GROUP_PATHS = (
+    "amazon_managed_kafka_event_source_config.consumer_group_id",
+    "self_managed_kafka_event_source_config.consumer_group_id",
+)
+
+
+def forces_replacement_path(path: str) -> bool:
+    return any(path == p or path.startswith(p + ".") for p in REPLACEMENT_FIELDS)
+
 
 # Replacing a mapping of these kinds restarts reading from its starting position.
 POSITIONAL_KINDS = STREAMS | KAFKA_KINDS | {Kind.DOCUMENTDB}
