@@ -36,7 +36,8 @@ class SpecErrors(EsmError):
     """Every problem found in the spec files, all at once."""
 
     def __init__(self, errors: list[SpecError]) -> None:
-        self.errors = sorted(errors, key=lambda e: (e.file, e.line, e.field))
+        # A default's error would repeat once per mapping it reaches: report it once.
+        self.errors = sorted(set(errors), key=lambda e: (e.file, e.line, e.field, e.message))
         super().__init__("\n".join(str(e) for e in self.errors))
 
 

@@ -31,7 +31,10 @@ DESTINATION_PATTERN = (
 
 class ApiModel(BaseModel):
     # python-re: AWS patterns use look-ahead, which the default Rust engine lacks.
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, regex_engine="python-re")
+    # strict: YAML `true` is not a batch size, and "10" is not a number.
+    model_config = ConfigDict(
+        extra="forbid", populate_by_name=True, regex_engine="python-re", strict=True
+    )
 
 
 def _api(name: str, description: str, **kwargs: Any) -> Any:
@@ -39,14 +42,18 @@ def _api(name: str, description: str, **kwargs: Any) -> Any:
 
 
 class Filter(ApiModel):
-    pattern: dict[str, Any] | str = Field(
+    # Any + one validator, so a wrong type is one error rather than one per union member.
+    pattern: Any = Field(
         serialization_alias="Pattern",
         description="An event filter pattern: a YAML mapping or a JSON string (same meaning).",
+        json_schema_extra={"anyOf": [{"type": "object"}, {"type": "string"}]},
     )
 
     @field_validator("pattern")
     @classmethod
-    def _pattern_is_json_object(cls, value: dict[str, Any] | str) -> dict[str, Any] | str:
+    def _pattern_is_json_object(cls, value: Any) -> dict[str, Any] | str:
+        if not isinstance(value, dict | str):
+            raise ValueError("pattern must be a mapping or a JSON string")
         parsed = value
         if isinstance(value, str):
             try:
@@ -249,7 +256,9 @@ class MappingSettings(ApiModel):
         "StartingPosition", "Where a stream or Kafka mapping starts reading; create-only."
     )
     starting_position_timestamp: datetime | None = _api(
-        "StartingPositionTimestamp", "RFC 3339 time to start from with AT_TIMESTAMP; create-only."
+        "StartingPositionTimestamp",
+        "RFC 3339 time to start from with AT_TIMESTAMP; create-only.",
+        strict=False,  # YAML may give a datetime or a quoted RFC 3339 string
     )
     destination_config: DestinationConfig | None = _api(
         "DestinationConfig", "Where discarded batches go (streams and Kafka)."
@@ -343,6 +352,7 @@ class SpecDocument(ApiModel):
     model_config = ConfigDict(
         extra="forbid",
         regex_engine="python-re",
+        strict=True,
         title="esm-reconcile spec",
         json_schema_extra={"$id": "https://esm-reconcile/spec-v1.json"},
     )

@@ -138,16 +138,18 @@ def validate_loaded(
     try:
         document = SpecDocument.model_validate(data)
         raw_defaults = document.defaults
-        functions: dict[str, list[MappingSpec | None]] = dict(document.functions)  # type: ignore[arg-type]
+        functions: dict[str, list[tuple[MappingSpec | None, set[str]]]] = {
+            name: [(item, set()) for item in items] for name, items in document.functions.items()
+        }
         region, account_id = document.region, document.account_id
     except ValidationError as exc:
         errors.extend(_pydantic_errors(loaded, exc))
         # Still check the per-kind rules of every mapping whose shape is right, so one run
         # reports every problem.
-        raw_defaults = _model_or_none(data.get("defaults") or {})
+        raw_defaults = _salvage(data.get("defaults") or {})[0]
         raw_functions = data.get("functions")
         functions = {
-            str(name): [_model_or_none(item) for item in items]
+            str(name): [_salvage(item) for item in items]
             for name, items in (raw_functions.items() if isinstance(raw_functions, dict) else ())
             if isinstance(items, list)
         }
@@ -178,7 +180,7 @@ def validate_loaded(
             )
         mappings: list[DesiredMapping] = []
         seen: dict[str, int] = {}
-        for index, item in enumerate(items):
+        for index, (item, dropped) in enumerate(items):
             if item is None:
                 continue  # its shape errors are reported already
             own = item.model_dump(exclude_unset=True)
@@ -186,24 +188,31 @@ def validate_loaded(
             # example sets maximum_retry_attempts beside an SQS mapping).
             own_kind = kind_of(own)
             merged = {
-                **{
-                    k: v
-                    for k, v in defaults.items()
-                    if own_kind is None or rules.applies(k, own_kind)
-                },
-                **own,
+                k: v for k, v in defaults.items() if own_kind is None or rules.applies(k, own_kind)
             }
+            if own_kind is not None and "ignore_changes" in merged:
+                merged["ignore_changes"] = [
+                    e for e in merged["ignore_changes"] if rules.applies(e.split(".")[0], own_kind)
+                ]
+            merged.update(own)
             base = ("functions", function, index)
 
             def where(key: str, _own: dict[str, Any] = own, _base: tuple = base) -> tuple:
                 return (*_base, key) if key in _own or key not in defaults else ("defaults", key)
 
-            found = check_mapping(merged, now=now)
+            # Keys with shape errors were dropped to check the rest; skip what follows from that
+            # (a dropped key may be a misspelling of a required one: skip "required" then too).
+            found = [
+                (k, m)
+                for k, m in check_mapping(merged, now=now)
+                if k.split(".")[0] not in dropped and not (dropped and m.startswith("required"))
+            ]
             for key, message in found:
-                top = key.split(".")[0]
-                loc = where(top)
-                path = _dotted(loc) + key[len(top) :]
-                errors.append(SpecError(loaded.path, loaded.line_of(loc), path, message))
+                top, *rest = key.split(".")
+                loc = (*where(top), *rest)
+                errors.append(SpecError(loaded.path, loaded.line_of(loc), _dotted(loc), message))
+            if dropped:
+                continue
             if found:
                 continue
             desired = DesiredMapping(
@@ -231,11 +240,20 @@ def validate_loaded(
     return (None if errors else spec_file), errors
 
 
-def _model_or_none(item: Any) -> MappingSpec | None:
+def _salvage(item: Any) -> tuple[MappingSpec | None, set[str]]:
+    """Validate a mapping whose shape is wrong somewhere, without its wrong keys, so the per-kind
+    rules of the rest are still checked in the same run. Returns the model and the dropped keys."""
     try:
-        return MappingSpec.model_validate(item)
+        return MappingSpec.model_validate(item), set()
+    except ValidationError as exc:
+        if not isinstance(item, dict):
+            return None, set()
+        dropped = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+    try:
+        rest = {k: v for k, v in item.items() if k not in dropped}
+        return MappingSpec.model_validate(rest), dropped
     except ValidationError:
-        return None
+        return None, set()
 
 
 def _check_function_ref(ref: str) -> str | None:
