@@ -42,18 +42,24 @@ def _api(name: str, description: str, **kwargs: Any) -> Any:
 
 
 class Filter(ApiModel):
-    # Any + one validator, so a wrong type is one error rather than one per union member.
-    pattern: Any = Field(
+    pattern: dict[str, Any] | Annotated[str, Field(max_length=4096)] = Field(
         serialization_alias="Pattern",
         description="An event filter pattern: a YAML mapping or a JSON string (same meaning).",
-        json_schema_extra={"anyOf": [{"type": "object"}, {"type": "string"}]},
     )
+
+    @field_validator("pattern", mode="before")
+    @classmethod
+    def _pattern_type(cls, value: Any) -> Any:
+        # One clear error for a wrong type, not one per member of the union.
+        if not isinstance(value, dict | str):
+            raise ValueError("pattern must be a mapping or a JSON string")
+        if isinstance(value, str) and len(value) > 4096:
+            raise ValueError("pattern is longer than 4096 characters")
+        return value
 
     @field_validator("pattern")
     @classmethod
-    def _pattern_is_json_object(cls, value: Any) -> dict[str, Any] | str:
-        if not isinstance(value, dict | str):
-            raise ValueError("pattern must be a mapping or a JSON string")
+    def _pattern_is_json_object(cls, value: dict[str, Any] | str) -> dict[str, Any] | str:
         parsed = value
         if isinstance(value, str):
             try:
@@ -165,10 +171,10 @@ class SchemaRegistryConfig(ApiModel):
         "EventRecordFormat", "Format Lambda delivers records in."
     )
     access_configs: list[SchemaRegistryAccessConfig] | None = _api(
-        "AccessConfigs", "Credentials for the registry.", max_length=2
+        "AccessConfigs", "Credentials for the registry."
     )
     schema_validation_configs: list[SchemaValidationConfig] | None = _api(
-        "SchemaValidationConfigs", "Record parts to validate.", min_length=1, max_length=2
+        "SchemaValidationConfigs", "Record parts to validate."
     )
 
 
@@ -369,6 +375,15 @@ class SpecDocument(ApiModel):
     defaults: MappingSpec | None = Field(
         None, description="Merged into every mapping; a mapping's own keys win."
     )
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _account_is_quoted(cls, value: Any) -> Any:
+        if isinstance(value, int):
+            # YAML reads 012345678901 as a number (octal, even): the id must be a string.
+            raise ValueError('write the account id as a quoted string, e.g. "123456789012"')
+        return value
+
     functions: dict[str, list[MappingSpec]] = Field(
         description="Managed functions (name, name:qualifier, or ARN) and their exact mappings."
     )

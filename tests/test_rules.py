@@ -1,0 +1,238 @@
+"""rules.py against reference/aws-esm-semantics.md sections A.1-A.5 and the spec models."""
+
+from __future__ import annotations
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from esm_reconcile import rules
+from esm_reconcile.rules import Kind, kind_of_arn
+from esm_reconcile.spec import MappingSettings, field_paths, to_api
+
+FIELDS = set(MappingSettings.model_fields)
+
+# -- A.1 kind detection ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arn", "kind"),
+    [
+        ("arn:aws:sqs:us-east-1:123456789012:orders", Kind.SQS),
+        ("arn:aws:sqs:us-east-1:123456789012:orders.fifo", Kind.SQS_FIFO),
+        ("arn:aws:sqs:us-east-1:123456789012:fifo-orders", Kind.SQS),  # only the suffix counts
+        ("arn:aws-cn:sqs:cn-north-1:123456789012:orders", Kind.SQS),
+        ("arn:aws-us-gov:sqs:us-gov-west-1:123456789012:q.fifo", Kind.SQS_FIFO),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/clicks", Kind.KINESIS),
+        ("arn:aws:kinesis:us-east-1:123456789012:stream/s/consumer/c:1", Kind.KINESIS),
+        (
+            "arn:aws:dynamodb:us-east-1:123456789012:table/carts/stream/2024-01-01T00:00:00.000",
+            Kind.DYNAMODB,
+        ),
+        (
+            "arn:aws:kafka:us-east-1:123456789012:cluster/x/0b1c2d3e-1111-2222-3333-444455556666-1",
+            Kind.MSK,
+        ),
+        ("arn:aws:kafka:us-east-1:123456789012:cluster/x/uuid", Kind.MSK),
+        ("arn:aws:mq:us-east-1:123456789012:broker:name:b-1234-abcd", Kind.MQ),
+        ("arn:aws:rds:us-east-1:123456789012:cluster:docdb-1", Kind.DOCUMENTDB),
+    ],
+)
+def test_kind_of_arn(arn: str, kind: Kind) -> None:
+    assert kind_of_arn(arn) is kind
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:sns:us-east-1:123456789012:topic",
+        "arn:aws:s3:::bucket",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/carts",  # a table, not its stream
+        "arn:aws:rds:us-east-1:123456789012:db:instance-1",  # an instance, not a cluster
+        "arn:aws:mq:us-east-1:123456789012:configuration:c-1",
+        "arn:aws:lambda:us-east-1:123456789012:function:f",
+        "orders",
+        "",
+        "arn:aws:sqs",
+    ],
+)
+def test_unknown_arn_is_none(arn: str) -> None:
+    assert kind_of_arn(arn) is None
+
+
+# -- A.4 defaults ----------------------------------------------------------------------------------
+
+# What AWS returns when a field is omitted, in spec form (reference A.4; Enabled from A.2).
+# AWS's "empty" read-backs (FunctionResponseTypes [], DestinationConfig {"OnFailure": {}}) mean
+# unset (reference 0.3), so they have no entry.
+A4_SQS = {"enabled": True, "batch_size": 10, "maximum_batching_window_in_seconds": 0}
+A4_STREAM = {
+    "enabled": True,
+    "batch_size": 100,
+    "bisect_batch_on_function_error": False,
+    "maximum_batching_window_in_seconds": 0,
+    "maximum_record_age_in_seconds": -1,
+    "maximum_retry_attempts": -1,
+    "parallelization_factor": 1,
+    "tumbling_window_in_seconds": 0,
+}
+# Keys A.4 lists as absent from an SQS read-back (so no default is compared for them).
+A4_SQS_ABSENT = {
+    "starting_position",
+    "destination_config",
+    "bisect_batch_on_function_error",
+    "maximum_retry_attempts",
+    "maximum_record_age_in_seconds",
+    "parallelization_factor",
+    "tumbling_window_in_seconds",
+    "scaling_config",
+    "filter_criteria",
+    "kms_key_arn",
+    "metrics_config",
+    "function_response_types",
+}
+
+
+def test_sqs_defaults() -> None:
+    assert rules.DEFAULTS[Kind.SQS] == A4_SQS
+
+
+def test_sqs_fifo_defaults_are_sqs_defaults_for_the_fields_fifo_has() -> None:
+    # A.4 records a FIFO queue with the same read-back; the window does not apply to FIFO (A.3).
+    expected = {k: v for k, v in A4_SQS.items() if rules.applies(k, Kind.SQS_FIFO)}
+    assert rules.DEFAULTS[Kind.SQS_FIFO] == expected == {"enabled": True, "batch_size": 10}
+
+
+@pytest.mark.parametrize("kind", [Kind.SQS, Kind.SQS_FIFO])
+def test_sqs_has_no_default_for_absent_keys(kind: Kind) -> None:
+    assert not A4_SQS_ABSENT & set(rules.DEFAULTS[kind])
+
+
+@pytest.mark.parametrize("kind", [Kind.KINESIS, Kind.DYNAMODB])
+def test_stream_defaults(kind: Kind) -> None:
+    assert rules.DEFAULTS[kind] == A4_STREAM
+    assert "starting_position" not in rules.DEFAULTS[kind]  # "as given" (required)
+    assert "destination_config" not in rules.DEFAULTS[kind]
+    assert "function_response_types" not in rules.DEFAULTS[kind]
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_defaults_exist_apply_and_are_valid(kind: Kind) -> None:
+    defaults = rules.defaults_for(kind)
+    assert set(defaults) <= FIELDS
+    assert all(rules.applies(f, kind) for f in defaults), defaults
+    MappingSettings.model_validate(defaults)  # within the model's ranges and enums
+
+
+# -- A.3 applicability for the kinds moto hosts ----------------------------------------------------
+
+S, F, K, D = Kind.SQS, Kind.SQS_FIFO, Kind.KINESIS, Kind.DYNAMODB
+A3 = {
+    "event_source_arn": {S, F, K, D},
+    "enabled": {S, F, K, D},
+    "batch_size": {S, F, K, D},
+    "tags": {S, F, K, D},
+    "kms_key_arn": {S, F, K, D},
+    "filter_criteria": {S, F, K, D},
+    "function_response_types": {S, F, K, D},
+    "metrics_config": {S, F, K, D},
+    "maximum_batching_window_in_seconds": {S, K, D},
+    "starting_position": {K, D},
+    "starting_position_timestamp": {K},
+    "parallelization_factor": {K, D},
+    "tumbling_window_in_seconds": {K, D},
+    "bisect_batch_on_function_error": {K, D},
+    "maximum_retry_attempts": {K, D},
+    "maximum_record_age_in_seconds": {K, D},
+    "destination_config": {K, D},
+    "scaling_config": {S, F},
+    "provisioned_poller_config": {S, F},
+    "logging_config": set(),
+    "topics": set(),
+    "queues": set(),
+    "source_access_configurations": set(),
+    "self_managed_event_source": set(),
+    "amazon_managed_kafka_event_source_config": set(),
+    "self_managed_kafka_event_source_config": set(),
+    "document_db_event_source_config": set(),
+}
+
+
+def test_a3_table_covers_every_field() -> None:
+    assert set(A3) == FIELDS
+
+
+@pytest.mark.parametrize("field", sorted(A3))
+def test_applicability_matches_reference(field: str) -> None:
+    applies = {k for k in (S, F, K, D) if rules.applies(field, k)}
+    assert applies == A3[field]
+
+
+def test_required_fields() -> None:
+    assert rules.REQUIRED.get(Kind.KINESIS) == ("starting_position",)
+    assert rules.REQUIRED.get(Kind.DYNAMODB) == ("starting_position",)
+    assert not rules.REQUIRED.get(Kind.SQS)
+    assert not rules.REQUIRED.get(Kind.SQS_FIFO)
+
+
+def test_fifo_batch_limit() -> None:
+    assert rules.MAX_BATCH_SIZE[Kind.SQS_FIFO] == 10
+    assert Kind.SQS not in rules.MAX_BATCH_SIZE
+
+
+def test_filter_limit() -> None:
+    assert rules.FILTER_LIMIT == 10
+
+
+# -- tables name real fields -----------------------------------------------------------------------
+
+
+def test_applies_to_keys_are_exactly_the_model_fields() -> None:
+    assert set(rules.APPLIES_TO) == FIELDS
+
+
+def test_applies_to_values_are_kinds() -> None:
+    for field, kinds in rules.APPLIES_TO.items():
+        assert kinds, field
+        assert set(kinds) <= set(Kind), field
+
+
+def test_clear_value_keys_are_fields() -> None:
+    assert set(rules.CLEAR_VALUE) <= FIELDS
+
+
+def test_clear_values_are_valid_update_parameters() -> None:
+    """Each clearing value is API-shaped and passes botocore's own parameter validation."""
+    service = botocore.session.get_session().get_service_model("lambda")
+    shape = service.operation_model("UpdateEventSourceMapping").input_shape
+    for field, value in rules.CLEAR_VALUE.items():
+        alias = MappingSettings.model_fields[field].serialization_alias
+        report = ParamValidator().validate({"UUID": "u", alias: value}, shape)
+        assert not report.has_errors(), (field, report.generate_report())
+
+
+def test_clear_destination_is_not_the_rejected_empty_on_failure() -> None:
+    # reference A.5: {"OnFailure": {}} → "The Destination field is required..."
+    assert rules.CLEAR_VALUE["destination_config"] != {"OnFailure": {}}
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["IDENTITY_FIELDS", "REPLACEMENT_FIELDS"],
+)
+def test_field_sets_are_fields(table: str) -> None:
+    paths = set(field_paths())
+    assert {p.split(".")[0] for p in getattr(rules, table)} <= FIELDS
+    assert set(getattr(rules, table)) <= paths
+
+
+def test_required_names_fields() -> None:
+    for kind, fields in rules.REQUIRED.items():
+        assert set(fields) <= FIELDS, kind
+        assert all(rules.applies(f, kind) for f in fields), kind
+
+
+def test_defaults_convert_to_api_names() -> None:
+    for kind in Kind:
+        api = to_api(rules.defaults_for(kind))
+        assert len(api) == len(rules.defaults_for(kind)), kind
