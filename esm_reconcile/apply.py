@@ -41,6 +41,7 @@ class Outcome:
     status: str  # "done", "failed", "skipped"
     message: str = ""
     step: str = ""  # for a replace: which half failed
+    created_uuid: str | None = None  # the plan stays as it was made; new UUIDs land here
 
 
 @dataclass
@@ -117,14 +118,14 @@ class Applier:
     def _run(self, phase: str, change: Change) -> Outcome:
         step = {"delete": self.delete, "update": self.update, "create": self.create}[phase]
         try:
-            step(change)
+            created = step(change)
         except Interrupted:
             return Outcome(change, "skipped", "interrupted while waiting", phase)
         except WaitTimeout as exc:
             return Outcome(change, "failed", str(exc), phase)
         except (ClientError, BotoCoreError) as exc:
             return Outcome(change, "failed", str(describe_error(change.address, exc)), phase)
-        return Outcome(change, "done", step=phase)
+        return Outcome(change, "done", step=phase, created_uuid=created)
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -154,14 +155,14 @@ class Applier:
         if change.tag_changes:
             self.converge_tags(change.tag_changes)
 
-    def create(self, change: Change) -> None:
+    def create(self, change: Change) -> str:
         assert change.create_request
         for uuid in change.wait_gone:
             self.wait_gone(uuid, change.address)
         self.progress(f"{change.address}: creating")
         created = self.client.create_event_source_mapping(**change.create_request)
-        change.uuid = created["UUID"]
         self.wait_settled(created["UUID"], change.address, "create")
+        return created["UUID"]
 
     def converge_tags(self, tags: dict[str, Any]) -> None:
         if tags.get("set"):

@@ -1,0 +1,748 @@
+"""Applier against a real boto3 Lambda client with botocore's Stubber (no network, no sleeping).
+
+Responses follow the AWS state machine of reference B: Create → Creating → Enabled (or Disabled
+with Enabled false), Update → Updating/Enabling/Disabling → settled, Delete → Deleting → gone
+(Get raises ResourceNotFoundException).
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from esm_reconcile.apply import Applier, ApplyResult
+from esm_reconcile.diff import ManagedFunction, diff
+from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.plan import Change, FieldChange, Plan
+from esm_reconcile.rules import Kind
+from esm_reconcile.validate import DesiredMapping
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-handler"
+QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
+QUEUE2 = f"arn:aws:sqs:{REGION}:{ACCOUNT}:refunds"
+STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/clicks"
+
+IN_USE_UPDATE = "Cannot update the event source mapping because it is in use."
+IN_USE_DELETE = "Cannot delete the event source mapping because it is in use."
+NOT_FOUND = "The resource you requested does not exist."
+
+
+def U(name: str) -> str:
+    """A mapping UUID (AWS shape) that reads as `name` in the test."""
+    return str(uuid_module.uuid5(uuid_module.NAMESPACE_URL, name))
+
+
+def esm_arn(uuid: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}"
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+
+class FakeTime:
+    """A clock that only moves when the code under test sleeps (by `jump` per sleep if given)."""
+
+    def __init__(self, jump: float | None = None) -> None:
+        self.now = 5000.0
+        self.jump = jump
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds if self.jump is None else self.jump
+
+
+class Harness:
+    def __init__(self, client: Any, stubber: Stubber, calls: list[tuple[str, dict]]) -> None:
+        self.client, self.stubber, self.calls = client, stubber, calls
+        self.time = FakeTime()
+        self.messages: list[str] = []
+
+    def applier(self, **kwargs: Any) -> Applier:
+        return Applier(
+            self.client,
+            sleep=self.time.sleep,
+            clock=self.time.clock,
+            progress=self.messages.append,
+            **kwargs,
+        )
+
+    def apply(self, *changes: Change, **kwargs: Any) -> ApplyResult:
+        return self.applier(**kwargs).apply(Plan(changes=list(changes)))
+
+    @property
+    def ops(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    # responses
+
+    def ok(self, method: str, response: dict[str, Any], **params: Any) -> None:
+        self.stubber.add_response(method, response, params or None)
+
+    def error(self, method: str, code: str, message: str, status: int = 400, **params: Any):
+        self.stubber.add_client_error(
+            method,
+            service_error_code=code,
+            service_message=message,
+            http_status_code=status,
+            expected_params=params or None,
+        )
+
+    def get(self, uuid: str, state: str) -> None:
+        self.ok("get_event_source_mapping", mapping(uuid, state), UUID=uuid)
+
+    def gone(self, uuid: str) -> None:
+        self.error(
+            "get_event_source_mapping", "ResourceNotFoundException", NOT_FOUND, 404, UUID=uuid
+        )
+
+
+@pytest.fixture
+def h() -> Iterator[Harness]:
+    client = boto3.client(
+        "lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    calls: list[tuple[str, dict]] = []
+
+    def record(params: dict, model: Any, **_: Any) -> None:
+        calls.append((model.name, dict(params)))
+
+    def no_network(**_: Any) -> None:
+        raise AssertionError("a request reached the network layer")
+
+    client.meta.events.register("before-parameter-build.lambda", record)
+    client.meta.events.register("before-send", no_network)
+    with Stubber(client) as stubber:
+        harness = Harness(client, stubber, calls)
+        yield harness
+    stubber.assert_no_pending_responses()
+
+
+def mapping(uuid: str, state: str, source: str = QUEUE, **extra: Any) -> dict[str, Any]:
+    return {
+        "UUID": uuid,
+        "BatchSize": 10,
+        "MaximumBatchingWindowInSeconds": 0,
+        "EventSourceArn": source,
+        "FunctionArn": FN,
+        "State": state,
+        "StateTransitionReason": "USER_INITIATED",
+        "FunctionResponseTypes": [],
+        "EventSourceMappingArn": esm_arn(uuid),
+        **extra,
+    }
+
+
+def create(source: str = QUEUE, *, wait_gone: list[str] | None = None, **request: Any) -> Change:
+    return Change(
+        action="create",
+        address=f"orders-handler[{source}]",
+        function_arn=FN,
+        event_source=source,
+        uuid=None,
+        kind="sqs",
+        fields=[FieldChange("event_source_arn", None, source)],
+        create_request={"FunctionName": FN, "EventSourceArn": source, **request},
+        enabled_after=request.get("Enabled", True),
+        wait_gone=wait_gone or [],
+    )
+
+
+def update(uuid: str, source: str = QUEUE, tags: dict | None = None, **request: Any) -> Change:
+    return Change(
+        action="update",
+        address=f"orders-handler[{source}]",
+        function_arn=FN,
+        event_source=source,
+        uuid=uuid,
+        kind="sqs",
+        fields=[FieldChange("batch_size", 20, 10)],
+        update_request={"UUID": uuid, **request} if request else None,
+        tag_changes=tags,
+        enabled_after=request.get("Enabled", True),
+    )
+
+
+def delete(uuid: str, source: str = QUEUE) -> Change:
+    return Change(
+        action="delete",
+        address=f"orders-handler[{source}]",
+        function_arn=FN,
+        event_source=source,
+        uuid=uuid,
+        kind="sqs",
+    )
+
+
+def replace(uuid: str, source: str = STREAM, position: str = "LATEST") -> Change:
+    return Change(
+        action="replace",
+        address=f"orders-handler[{source}]",
+        function_arn=FN,
+        event_source=source,
+        uuid=uuid,
+        kind="kinesis",
+        fields=[FieldChange("starting_position", "TRIM_HORIZON", position, True)],
+        create_request={"FunctionName": FN, "EventSourceArn": source, "StartingPosition": position},
+        enabled_after=True,
+    )
+
+
+def statuses(result: ApplyResult) -> list[str]:
+    return [o.status for o in result.outcomes]
+
+
+# -- create ---------------------------------------------------------------------------------------
+
+
+def test_create_waits_until_enabled_with_backoff(h: Harness) -> None:
+    change = create()
+    h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"), **change.create_request)
+    for _ in range(3):
+        h.get(U("new-1"), "Creating")
+    h.get(U("new-1"), "Enabled")
+
+    result = h.apply(change)
+
+    assert statuses(result) == ["done"]
+    assert result.ok and result.changed and not result.interrupted
+    assert h.ops == ["CreateEventSourceMapping"] + ["GetEventSourceMapping"] * 4
+    assert result.outcomes[0].created_uuid == U("new-1")
+    assert change.uuid is None  # the plan is not rewritten by apply
+    # One sleep between consecutive Gets, growing (1 s, 2 s, 4 s ± 20 % jitter).
+    assert len(h.time.sleeps) == 3
+    first, second, third = h.time.sleeps
+    assert 0.8 <= first <= 1.2
+    assert 1.6 <= second <= 2.4
+    assert 3.2 <= third <= 4.8
+
+
+def test_create_backoff_is_capped(h: Harness) -> None:
+    change = create()
+    h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"))
+    for _ in range(8):
+        h.get(U("new-1"), "Creating")
+    h.get(U("new-1"), "Enabled")
+
+    result = h.apply(change)
+
+    assert statuses(result) == ["done"]
+    assert len(h.time.sleeps) == 8
+    assert max(h.time.sleeps) <= 10 * 1.2
+    assert h.time.sleeps[-1] >= 10 * 0.8
+
+
+def test_create_disabled_settles_as_disabled(h: Harness) -> None:
+    change = create(Enabled=False)
+    h.ok(
+        "create_event_source_mapping",
+        mapping(U("new-1"), "Disabled"),
+        FunctionName=FN,
+        EventSourceArn=QUEUE,
+        Enabled=False,
+    )
+    h.get(U("new-1"), "Disabled")
+
+    result = h.apply(change)
+
+    assert statuses(result) == ["done"]
+    assert h.ops == ["CreateEventSourceMapping", "GetEventSourceMapping"]
+    assert h.time.sleeps == []
+
+
+def test_create_waits_for_deleting_mapping_of_same_identity_first(h: Harness) -> None:
+    change = create(wait_gone=[U("old-1")])
+    h.get(U("old-1"), "Deleting")
+    h.gone(U("old-1"))
+    h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"), **change.create_request)
+    h.get(U("new-1"), "Enabled")
+
+    result = h.apply(change)
+
+    assert statuses(result) == ["done"]
+    assert h.ops == [
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+        "CreateEventSourceMapping",
+        "GetEventSourceMapping",
+    ]
+    assert [p["UUID"] for op, p in h.calls if op == "GetEventSourceMapping"] == [
+        U("old-1"),
+        U("old-1"),
+        U("new-1"),
+    ]
+
+
+# -- update ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "transition", "settled"),
+    [
+        ({"BatchSize": 10}, "Updating", "Enabled"),
+        ({"Enabled": True}, "Enabling", "Enabled"),
+        ({"Enabled": False}, "Disabling", "Disabled"),
+    ],
+)
+def test_update_waits_until_settled(
+    h: Harness, request_fields: dict[str, Any], transition: str, settled: str
+) -> None:
+    change = update(U("u-1"), **request_fields)
+    h.ok(
+        "update_event_source_mapping",
+        mapping(U("u-1"), transition),
+        UUID=U("u-1"),
+        **request_fields,
+    )
+    h.get(U("u-1"), transition)
+    h.get(U("u-1"), settled)
+
+    result = h.apply(change)
+
+    assert statuses(result) == ["done"]
+    assert h.ops == [
+        "UpdateEventSourceMapping",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+    ]
+    assert len(h.time.sleeps) == 1
+
+
+def test_update_in_use_waits_for_settle_then_retries(h: Harness) -> None:
+    change = update(U("u-1"), BatchSize=10)
+    h.error("update_event_source_mapping", "ResourceInUseException", IN_USE_UPDATE)
+    h.get(U("u-1"), "Updating")
+    h.get(U("u-1"), "Enabled")
+    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
+    h.get(U("u-1"), "Enabled")
+
+    result = h.apply(change)
+
+    assert statuses(result) == ["done"], result.outcomes[0].message
+    assert h.ops == [
+        "UpdateEventSourceMapping",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+        "UpdateEventSourceMapping",
+        "GetEventSourceMapping",
+    ]
+    assert h.time.sleeps, "waited for the mapping to settle before retrying"
+
+
+# -- delete ---------------------------------------------------------------------------------------
+
+
+def test_delete_waits_until_gone(h: Harness) -> None:
+    h.ok("delete_event_source_mapping", mapping(U("u-1"), "Deleting"), UUID=U("u-1"))
+    h.get(U("u-1"), "Deleting")
+    h.gone(U("u-1"))
+
+    result = h.apply(delete(U("u-1")))
+
+    assert statuses(result) == ["done"]
+    assert result.ok
+    assert h.ops == [
+        "DeleteEventSourceMapping",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+    ]
+
+
+def test_delete_then_get_not_found_at_once(h: Harness) -> None:
+    h.ok("delete_event_source_mapping", mapping(U("u-1"), "Deleting"), UUID=U("u-1"))
+    h.gone(U("u-1"))
+
+    result = h.apply(delete(U("u-1")))
+
+    assert statuses(result) == ["done"]
+    assert h.ops == ["DeleteEventSourceMapping", "GetEventSourceMapping"]
+    assert h.time.sleeps == []
+
+
+def test_delete_of_already_gone_mapping_counts_as_done(h: Harness) -> None:
+    h.error(
+        "delete_event_source_mapping", "ResourceNotFoundException", NOT_FOUND, 404, UUID=U("u-1")
+    )
+    h.gone(U("u-1"))
+
+    result = h.apply(delete(U("u-1")))
+
+    assert statuses(result) == ["done"]
+    assert result.ok
+
+
+def test_delete_in_use_waits_then_retries(h: Harness) -> None:
+    h.error("delete_event_source_mapping", "ResourceInUseException", IN_USE_DELETE)
+    h.get(U("u-1"), "Updating")
+    h.get(U("u-1"), "Enabled")
+    h.ok("delete_event_source_mapping", mapping(U("u-1"), "Deleting"), UUID=U("u-1"))
+    h.gone(U("u-1"))
+
+    result = h.apply(delete(U("u-1")))
+
+    assert statuses(result) == ["done"], result.outcomes[0].message
+    assert h.ops.count("DeleteEventSourceMapping") == 2
+
+
+# -- replace and ordering -------------------------------------------------------------------------
+
+
+def test_replace_deletes_waits_gone_then_creates(h: Harness) -> None:
+    change = replace(U("old-1"))
+    h.ok(
+        "delete_event_source_mapping",
+        mapping(U("old-1"), "Deleting", source=STREAM),
+        UUID=U("old-1"),
+    )
+    h.get(U("old-1"), "Deleting")
+    h.gone(U("old-1"))
+    h.ok(
+        "create_event_source_mapping",
+        mapping(U("new-1"), "Creating", source=STREAM),
+        **change.create_request,
+    )
+    h.get(U("new-1"), "Enabled")
+
+    result = h.apply(change)
+
+    assert statuses(result) == ["done"]
+    assert result.ok
+    assert h.ops == [
+        "DeleteEventSourceMapping",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+        "CreateEventSourceMapping",
+        "GetEventSourceMapping",
+    ]
+    assert [p.get("UUID") for _, p in h.calls] == [
+        U("old-1"),
+        U("old-1"),
+        U("old-1"),
+        None,
+        U("new-1"),
+    ]
+
+
+def test_plan_order_deletes_then_updates_then_creates(h: Harness) -> None:
+    # The plan lists them in the "wrong" order on purpose: apply owns the ordering.
+    c_create = create(QUEUE2)
+    c_update = update(U("u-upd"), BatchSize=10)
+    c_replace = replace(U("u-rep"))
+    c_delete = delete(U("u-del"))
+
+    h.ok("delete_event_source_mapping", mapping(U("u-rep"), "Deleting", STREAM), UUID=U("u-rep"))
+    h.gone(U("u-rep"))
+    h.ok("delete_event_source_mapping", mapping(U("u-del"), "Deleting"), UUID=U("u-del"))
+    h.gone(U("u-del"))
+    h.ok(
+        "update_event_source_mapping",
+        mapping(U("u-upd"), "Updating"),
+        UUID=U("u-upd"),
+        BatchSize=10,
+    )
+    h.get(U("u-upd"), "Enabled")
+    h.ok(
+        "create_event_source_mapping",
+        mapping(U("new-c"), "Creating", QUEUE2),
+        **c_create.create_request,
+    )
+    h.get(U("new-c"), "Enabled")
+    h.ok(
+        "create_event_source_mapping",
+        mapping(U("new-r"), "Creating", STREAM),
+        **c_replace.create_request,
+    )
+    h.get(U("new-r"), "Enabled")
+
+    result = h.apply(c_create, c_update, c_replace, c_delete)
+
+    assert statuses(result) == ["done"] * 4
+    mutating = [
+        (op, p.get("UUID") or p.get("EventSourceArn")) for op, p in h.calls if "Get" not in op
+    ]
+    assert mutating == [
+        ("DeleteEventSourceMapping", U("u-rep")),
+        ("DeleteEventSourceMapping", U("u-del")),
+        ("UpdateEventSourceMapping", U("u-upd")),
+        ("CreateEventSourceMapping", QUEUE2),
+        ("CreateEventSourceMapping", STREAM),
+    ]
+
+
+def test_replace_whose_delete_fails_never_creates(h: Harness) -> None:
+    h.error(
+        "delete_event_source_mapping", "ServiceException", "internal error", 500, UUID=U("u-rep")
+    )
+    independent = create(QUEUE2)
+    h.ok(
+        "create_event_source_mapping",
+        mapping(U("new-c"), "Creating", QUEUE2),
+        **independent.create_request,
+    )
+    h.get(U("new-c"), "Enabled")
+
+    result = h.apply(replace(U("u-rep")), independent)
+
+    assert statuses(result) == ["failed", "done"]
+    failed = result.outcomes[0]
+    assert failed.step == "delete"
+    assert "internal error" in failed.message
+    creates = [p for op, p in h.calls if op == "CreateEventSourceMapping"]
+    assert [p["EventSourceArn"] for p in creates] == [QUEUE2]
+    assert not result.ok
+
+
+def test_replace_whose_delete_never_finishes_never_creates(h: Harness) -> None:
+    h.time.jump = 400.0  # past the 5-minute delete budget after one sleep
+    h.ok("delete_event_source_mapping", mapping(U("u-rep"), "Deleting", STREAM), UUID=U("u-rep"))
+    h.get(U("u-rep"), "Deleting")
+    h.get(U("u-rep"), "Deleting")
+
+    result = h.apply(replace(U("u-rep")))
+
+    assert statuses(result) == ["failed"]
+    assert "300" in result.outcomes[0].message
+    assert "CreateEventSourceMapping" not in h.ops
+
+
+# -- partial failure ------------------------------------------------------------------------------
+
+UNSUPPORTED = "Unsupported ParallelizationFactor parameter for given event source mapping type."
+
+
+def test_failed_create_does_not_stop_independent_changes(h: Harness) -> None:
+    bad = create(QUEUE, ParallelizationFactor=2)
+    good = create(QUEUE2)
+    upd = update(U("u-upd"), BatchSize=10)
+    h.ok(
+        "update_event_source_mapping",
+        mapping(U("u-upd"), "Updating"),
+        UUID=U("u-upd"),
+        BatchSize=10,
+    )
+    h.get(U("u-upd"), "Enabled")
+    h.error(
+        "create_event_source_mapping",
+        "InvalidParameterValueException",
+        UNSUPPORTED,
+        **bad.create_request,
+    )
+    h.ok(
+        "create_event_source_mapping",
+        mapping(U("new-2"), "Creating", QUEUE2),
+        **good.create_request,
+    )
+    h.get(U("new-2"), "Enabled")
+
+    result = h.apply(bad, good, upd)
+
+    assert statuses(result) == ["failed", "done", "done"]
+    failed = result.by_status("failed")
+    assert [o.change for o in failed] == [bad]
+    assert UNSUPPORTED in failed[0].message
+    assert "InvalidParameterValueException" in failed[0].message
+    assert bad.address in failed[0].message
+    assert not result.ok
+    assert result.changed
+    assert not result.interrupted
+
+
+def test_failed_update_does_not_stop_a_later_create(h: Harness) -> None:
+    upd = update(U("u-upd"), BatchSize=10)
+    new = create(QUEUE2)
+    h.error("update_event_source_mapping", "InvalidParameterValueException", "bad batch")
+    h.ok(
+        "create_event_source_mapping", mapping(U("new-2"), "Creating", QUEUE2), **new.create_request
+    )
+    h.get(U("new-2"), "Enabled")
+
+    result = h.apply(upd, new)
+
+    assert statuses(result) == ["failed", "done"]
+    assert "bad batch" in result.outcomes[0].message
+    assert not result.ok
+
+
+# -- timeouts -------------------------------------------------------------------------------------
+
+
+def test_create_wait_times_out(h: Harness) -> None:
+    h.time.jump = 700.0  # one sleep and the 10-minute budget is gone
+    change = create()
+    h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"))
+    h.get(U("new-1"), "Creating")
+    h.get(U("new-1"), "Creating")
+
+    result = h.apply(change)
+
+    assert statuses(result) == ["failed"]
+    message = result.outcomes[0].message
+    assert "not settled" in message and "600" in message
+    assert h.ops.count("GetEventSourceMapping") == 2
+    assert not result.ok
+
+
+def test_update_wait_times_out_with_custom_budget(h: Harness) -> None:
+    h.time.jump = 30.0
+    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
+    for _ in range(3):
+        h.get(U("u-1"), "Updating")
+
+    result = h.apply(update(U("u-1"), BatchSize=10), timeouts={"update": 60.0})
+
+    assert statuses(result) == ["failed"]
+    assert "60 s" in result.outcomes[0].message
+
+
+# -- interrupts -----------------------------------------------------------------------------------
+
+
+def test_stop_requested_between_changes_skips_the_rest(h: Harness) -> None:
+    applier = h.applier()
+
+    def stop_after_get(**_: Any) -> None:
+        applier.stop_requested = True  # as the first Ctrl-C does
+
+    h.client.meta.events.register("after-call.lambda.GetEventSourceMapping", stop_after_get)
+    first, second, third = (
+        update(U("u-1"), BatchSize=10),
+        update(U("u-2"), BatchSize=10),
+        create(QUEUE2),
+    )
+    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
+    h.get(U("u-1"), "Enabled")
+
+    result = applier.apply(Plan(changes=[first, second, third]))
+
+    assert result.interrupted
+    assert not result.ok
+    assert statuses(result) == ["done", "skipped", "skipped"]
+    assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping"]
+    assert all("interrupt" in o.message for o in result.by_status("skipped"))
+
+
+def test_stop_between_replace_halves_reports_deleted_not_created(h: Harness) -> None:
+    applier = h.applier()
+
+    def stop(**_: Any) -> None:
+        applier.stop_requested = True
+
+    h.client.meta.events.register("after-call.lambda.GetEventSourceMapping", stop)
+    h.ok("delete_event_source_mapping", mapping(U("u-rep"), "Deleting", STREAM), UUID=U("u-rep"))
+    h.gone(U("u-rep"))
+
+    result = applier.apply(Plan(changes=[replace(U("u-rep"))]))
+
+    assert result.interrupted
+    (outcome,) = result.outcomes
+    assert outcome.status == "skipped"
+    assert "deleted" in outcome.message and "not created" in outcome.message
+    assert "CreateEventSourceMapping" not in h.ops
+
+
+def test_stop_while_waiting_abandons_the_wait(h: Harness) -> None:
+    applier = h.applier()
+
+    def stop(**_: Any) -> None:
+        applier.stop_requested = True
+
+    h.client.meta.events.register("after-call.lambda.GetEventSourceMapping", stop)
+    h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"))
+    h.get(U("new-1"), "Creating")
+
+    result = applier.apply(Plan(changes=[create(), create(QUEUE2)]))
+
+    assert result.interrupted
+    assert statuses(result) == ["skipped", "skipped"]
+    assert h.ops == ["CreateEventSourceMapping", "GetEventSourceMapping"]
+
+
+# -- tags -----------------------------------------------------------------------------------------
+
+
+def test_tag_convergence_calls_tag_and_untag(h: Harness) -> None:
+    tags = {"arn": esm_arn(U("u-1")), "set": {"team": "orders", "env": "prod"}, "remove": ["old"]}
+    h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders", "env": "prod"})
+    h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
+
+    result = h.apply(update(U("u-1"), tags=tags))
+
+    assert statuses(result) == ["done"]
+    assert h.ops == ["TagResource", "UntagResource"]
+
+
+def test_tag_only_additions_do_not_untag(h: Harness) -> None:
+    tags = {"arn": esm_arn(U("u-1")), "set": {"team": "orders"}, "remove": []}
+    h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders"})
+
+    result = h.apply(update(U("u-1"), tags=tags))
+
+    assert statuses(result) == ["done"]
+    assert h.ops == ["TagResource"]
+
+
+def test_settings_and_tags_update_together(h: Harness) -> None:
+    tags = {"arn": esm_arn(U("u-1")), "set": {}, "remove": ["old"]}
+    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
+    h.get(U("u-1"), "Enabled")
+    h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
+
+    result = h.apply(update(U("u-1"), tags=tags, BatchSize=10))
+
+    assert statuses(result) == ["done"]
+    assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping", "UntagResource"]
+
+
+def test_plan_from_diff_applies_exactly_its_requests(h: Harness) -> None:
+    """diff → apply: what the plan shows is what is sent (update, tags, create)."""
+    desired = [
+        DesiredMapping(
+            function="orders-handler",
+            kind=Kind.SQS,
+            settings={"event_source_arn": QUEUE, "tags": {"team": "orders"}},
+            ignore_changes=(),
+            file="spec.yaml",
+            line=3,
+        ),
+        DesiredMapping(
+            function="orders-handler",
+            kind=Kind.SQS,
+            settings={"event_source_arn": QUEUE2, "batch_size": 5},
+            ignore_changes=(),
+            file="spec.yaml",
+            line=6,
+        ),
+    ]
+    live = LiveMapping.from_response(mapping(U("u-1"), "Enabled", BatchSize=20))
+    live.tags = {"team": "payments", "old": "x"}
+    plan = diff([ManagedFunction("orders-handler", FN, desired)], [live])
+    assert [c.action for c in plan.changes] == ["update", "create"]
+
+    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
+    h.get(U("u-1"), "Enabled")
+    h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders"})
+    h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
+    h.ok(
+        "create_event_source_mapping",
+        mapping(U("new-2"), "Creating", QUEUE2),
+        FunctionName=FN,
+        EventSourceArn=QUEUE2,
+        BatchSize=5,
+    )
+    h.get(U("new-2"), "Enabled")
+
+    result = h.applier().apply(plan)
+
+    assert statuses(result) == ["done", "done"]
+    assert result.ok

@@ -1,0 +1,317 @@
+"""LiveReader and RateLimiter against real boto3 clients with botocore's Stubber (no network)."""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from esm_reconcile.aws import AwsContext, RateLimiter
+from esm_reconcile.errors import AwsError
+from esm_reconcile.live import LiveReader
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-handler"
+FN_LIVE = f"{FN}:live"
+OTHER_FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:someone-elses"
+QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+PATTERN = '{"body":{"kind":["refund"]}}'
+CALLER = {
+    "UserId": "AIDAEXAMPLE",
+    "Account": ACCOUNT,
+    "Arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
+}
+
+
+def U(name: str) -> str:
+    return str(uuid_module.uuid5(uuid_module.NAMESPACE_URL, name))
+
+
+def item(name: str, function_arn: str = FN, source: str = QUEUE, **extra: Any) -> dict[str, Any]:
+    uuid = U(name)
+    return {
+        "UUID": uuid,
+        "BatchSize": 10,
+        "MaximumBatchingWindowInSeconds": 0,
+        "EventSourceArn": source,
+        "FunctionArn": function_arn,
+        "State": "Enabled",
+        "StateTransitionReason": "USER_INITIATED",
+        "FunctionResponseTypes": [],
+        "EventSourceMappingArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}",
+        **extra,
+    }
+
+
+class Harness:
+    def __init__(self) -> None:
+        def client(service: str) -> Any:
+            return boto3.client(
+                service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+            )
+
+        self.lambda_client, self.sts_client = client("lambda"), client("sts")
+        self.calls: list[tuple[str, dict]] = []
+        for c in (self.lambda_client, self.sts_client):
+            c.meta.events.register("before-parameter-build", self._record)
+            c.meta.events.register("before-send", self._no_network)
+        self.lam = Stubber(self.lambda_client)
+        self.sts = Stubber(self.sts_client)
+        self.aws = AwsContext(self.lambda_client, self.sts_client, RateLimiter(1000), REGION)
+        self.reader = LiveReader(self.aws)
+
+    def _record(self, params: dict, model: Any, **_: Any) -> None:
+        self.calls.append((model.name, dict(params)))
+
+    @staticmethod
+    def _no_network(**_: Any) -> None:
+        raise AssertionError("a request reached the network layer")
+
+    def ops(self, name: str) -> list[dict]:
+        return [p for op, p in self.calls if op == name]
+
+    def caller(self) -> None:
+        self.sts.add_response("get_caller_identity", CALLER, {})
+
+
+@pytest.fixture
+def h() -> Iterator[Harness]:
+    harness = Harness()
+    with harness.lam, harness.sts:
+        yield harness
+    harness.lam.assert_no_pending_responses()
+    harness.sts.assert_no_pending_responses()
+
+
+# -- listing --------------------------------------------------------------------------------------
+
+
+def test_list_paginates_with_next_marker_and_keeps_managed_functions_only(h: Harness) -> None:
+    h.lam.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [item("a"), item("x", OTHER_FN)], "NextMarker": "m-1"},
+        {"MaxItems": 100},
+    )
+    h.lam.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [item("b", FN_LIVE), item("y", OTHER_FN)], "NextMarker": "m-2"},
+        {"MaxItems": 100, "Marker": "m-1"},
+    )
+    h.lam.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [item("c"), item("z", f"{FN}:other")]},
+        {"MaxItems": 100, "Marker": "m-2"},
+    )
+
+    found = h.reader.mappings({FN, FN_LIVE})
+
+    assert sorted(m.uuid for m in found) == sorted([U("a"), U("b"), U("c")])
+    assert {m.function_arn for m in found} == {FN, FN_LIVE}
+    lists = h.ops("ListEventSourceMappings")
+    assert lists == [
+        {"MaxItems": 100},
+        {"MaxItems": 100, "Marker": "m-1"},
+        {"MaxItems": 100, "Marker": "m-2"},
+    ]
+    assert not h.ops("GetEventSourceMapping")
+    first = next(m for m in found if m.uuid == U("a"))
+    assert first.settings["event_source_arn"] == QUEUE
+    assert first.settings["batch_size"] == 10
+    assert first.state == "Enabled"
+    assert first.esm_arn and first.esm_arn.endswith(U("a"))
+
+
+def test_empty_account_lists_once(h: Harness) -> None:
+    h.lam.add_response("list_event_source_mappings", {"EventSourceMappings": []}, {"MaxItems": 100})
+    assert h.reader.mappings({FN}) == []
+
+
+def test_kms_encrypted_filters_trigger_one_get(h: Harness) -> None:
+    # List returns FilterCriteria as null when a KMS key encrypts it; Get decrypts it.
+    encrypted = item("kms", KMSKeyArn=KEY)
+    plain = item("plain", FilterCriteria={"Filters": [{"Pattern": PATTERN}]}, KMSKeyArn=KEY)
+    foreign = item("foreign", OTHER_FN, KMSKeyArn=KEY)
+    h.lam.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [encrypted, plain, foreign]},
+        {"MaxItems": 100},
+    )
+    h.lam.add_response(
+        "get_event_source_mapping",
+        {**encrypted, "FilterCriteria": {"Filters": [{"Pattern": PATTERN}]}},
+        {"UUID": U("kms")},
+    )
+
+    found = {m.uuid: m for m in h.reader.mappings({FN})}
+
+    assert set(found) == {U("kms"), U("plain")}
+    assert h.ops("GetEventSourceMapping") == [{"UUID": U("kms")}]
+    assert found[U("kms")].settings["filter_criteria"] == {"filters": [{"pattern": PATTERN}]}
+    assert found[U("kms")].settings["kms_key_arn"] == KEY
+
+
+def test_list_error_is_described(h: Harness) -> None:
+    h.lam.add_client_error(
+        "list_event_source_mappings",
+        service_error_code="AccessDeniedException",
+        service_message="not allowed",
+        http_status_code=403,
+    )
+    with pytest.raises(AwsError) as caught:
+        h.reader.mappings({FN})
+    assert caught.value.code == "AccessDeniedException"
+    assert "not allowed" in str(caught.value)
+
+
+def test_read_tags_uses_list_tags_on_the_mapping_arn(h: Harness) -> None:
+    h.lam.add_response("list_event_source_mappings", {"EventSourceMappings": [item("a")]})
+    (mapping,) = h.reader.mappings({FN})
+    h.lam.add_response("list_tags", {"Tags": {"team": "orders"}}, {"Resource": mapping.esm_arn})
+    h.reader.read_tags(mapping)
+    assert mapping.tags == {"team": "orders"}
+
+
+# -- account and function ARNs --------------------------------------------------------------------
+
+
+def test_identity_from_sts_is_looked_up_once(h: Harness) -> None:
+    h.caller()
+    assert h.aws.identity() == {"account": ACCOUNT, "partition": "aws"}
+    assert h.aws.identity()["account"] == ACCOUNT
+    assert len(h.ops("GetCallerIdentity")) == 1
+
+
+@pytest.mark.parametrize(
+    ("ref", "arn"),
+    [
+        ("orders-handler", FN),
+        ("orders-handler:live", FN_LIVE),
+        ("orders-handler:$LATEST", f"{FN}:$LATEST"),
+        (FN, FN),
+        (FN_LIVE, FN_LIVE),
+        (
+            "arn:aws:lambda:eu-west-1:210987654321:function:elsewhere",
+            "arn:aws:lambda:eu-west-1:210987654321:function:elsewhere",
+        ),
+    ],
+)
+def test_function_arn(h: Harness, ref: str, arn: str) -> None:
+    h.caller()
+    assert h.reader.function_arn(ref) == arn
+
+
+def test_function_arn_uses_the_caller_partition(h: Harness) -> None:
+    h.sts.add_response(
+        "get_caller_identity",
+        {**CALLER, "Arn": f"arn:aws-cn:iam::{ACCOUNT}:user/ci"},
+        {},
+    )
+    assert h.reader.function_arn("f") == f"arn:aws-cn:lambda:{REGION}:{ACCOUNT}:function:f"
+
+
+def test_missing_functions(h: Harness) -> None:
+    h.caller()
+    h.lam.add_response(
+        "get_function",
+        {"Configuration": {"FunctionName": "orders-handler", "FunctionArn": FN}},
+        {"FunctionName": FN},
+    )
+    h.lam.add_client_error(
+        "get_function",
+        service_error_code="ResourceNotFoundException",
+        service_message=f"Function not found: {FN_LIVE}",
+        http_status_code=404,
+        expected_params={"FunctionName": FN, "Qualifier": "live"},
+    )
+    h.lam.add_client_error(
+        "get_function",
+        service_error_code="ResourceNotFoundException",
+        service_message="Function not found",
+        http_status_code=404,
+        expected_params={"FunctionName": OTHER_FN},
+    )
+
+    missing = h.reader.missing_functions(["orders-handler", "orders-handler:live", OTHER_FN])
+
+    assert missing == ["orders-handler:live", OTHER_FN]
+    assert h.ops("GetFunction") == [
+        {"FunctionName": FN},
+        {"FunctionName": FN, "Qualifier": "live"},
+        {"FunctionName": OTHER_FN},
+    ]
+
+
+def test_missing_functions_other_errors_raise(h: Harness) -> None:
+    h.caller()
+    h.lam.add_client_error(
+        "get_function",
+        service_error_code="AccessDeniedException",
+        service_message="no lambda:GetFunction",
+        http_status_code=403,
+    )
+    with pytest.raises(AwsError) as caught:
+        h.reader.missing_functions(["orders-handler"])
+    assert caught.value.code == "AccessDeniedException"
+    assert "orders-handler" in str(caught.value)
+
+
+# -- rate limiter ---------------------------------------------------------------------------------
+
+
+class FakeTime:
+    """A monotonic-like clock (not zero-based) that moves exactly by what is slept."""
+
+    MAX_SLEEPS = 1000
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if len(self.sleeps) > self.MAX_SLEEPS:  # fail fast instead of hanging the suite
+            raise AssertionError(
+                f"limiter keeps sleeping: {len(self.sleeps)} sleeps, last {seconds!r} s"
+            )
+
+
+def test_rate_limiter_25_acquires_at_10_per_second() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(10, burst=10, clock=time.clock, sleep=time.sleep)
+    for _ in range(25):
+        limiter.acquire()
+    # The burst of 10 is free; the other 15 each wait a tenth of a second.
+    assert sum(time.sleeps) == pytest.approx(1.5, abs=0.01)
+    assert limiter.acquired == 25
+    assert time.now - 100.0 == pytest.approx(1.5, abs=0.01)
+
+
+def test_rate_limiter_refills_over_time() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(10, burst=10, clock=time.clock, sleep=time.sleep)
+    for _ in range(10):
+        limiter.acquire()
+    time.now += 5.0  # idle: the bucket refills, but only up to the burst
+    for _ in range(10):
+        limiter.acquire()
+    assert time.sleeps == []
+    limiter.acquire()
+    assert sum(time.sleeps) == pytest.approx(0.1, abs=0.01)
+
+
+def test_rate_limiter_accepts_botocore_event_arguments() -> None:
+    # connect() registers acquire on "before-send.lambda", which passes keyword arguments.
+    time = FakeTime()
+    limiter = RateLimiter(10, clock=time.clock, sleep=time.sleep)
+    limiter.acquire(request=object(), event_name="before-send.lambda.ListEventSourceMappings")
+    assert limiter.acquired == 1
