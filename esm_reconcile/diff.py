@@ -14,6 +14,7 @@ from . import rules
 from .live_state import LiveMapping
 from .normalize import canonical_value, comparable, flatten, prune, to_request, unflatten
 from .plan import Change, FieldChange, Plan
+from .rules import Kind
 from .spec import MappingSettings
 from .validate import DesiredMapping
 
@@ -131,7 +132,7 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
             key,
             have.get(key),
             want.get(key),
-            forces_replacement=_forces_replacement(key, want_tree),
+            forces_replacement=_forces_replacement(key, want, have, kind),
         )
         for key in sorted(want.keys() | have.keys())
         if want.get(key) != have.get(key)
@@ -176,18 +177,33 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
                 for config in part.values():
                     if isinstance(config, dict):
                         config.pop("ConsumerGroupId", None)  # create-only; equal here anyway
+                if "SourceAccessConfigurations" in part:
+                    # AWS refuses VIRTUAL_HOST on Update; a change of it is a replace above.
+                    part["SourceAccessConfigurations"] = [
+                        e for e in part["SourceAccessConfigurations"] if e["Type"] != "VIRTUAL_HOST"
+                    ]
                 request.update(part)
         base.update_request = request
     base.tag_changes = tag_changes
     return base
 
 
-def _forces_replacement(path: str, want_tree: dict[str, Any]) -> bool:
-    """Create-only fields, and fields AWS has no in-place way to remove."""
+def _forces_replacement(path: str, want: dict[str, Any], have: dict[str, Any], kind: Kind) -> bool:
+    """Create-only settings, and changes AWS has no in-place way to make."""
     if rules.forces_replacement_path(path):
         return True
     top = path.split(".")[0]
-    return want_tree.get(top) is None and top not in rules.CLEAR_VALUE and top != "enabled"
+    if top == "source_access_configurations":
+        # RabbitMQ's VIRTUAL_HOST cannot be sent on Update (reference A.9).
+        return _virtual_hosts(want.get(top)) != _virtual_hosts(have.get(top))
+    if top == "maximum_batching_window_in_seconds" and kind in rules.WINDOW_DEFAULT_500MS:
+        return want.get(top) is None  # back to the 500 ms default: only by re-creating
+    unset = not any(k == top or k.startswith(top + ".") for k, v in want.items() if v is not None)
+    return unset and top not in rules.CLEAR_VALUE and top != "enabled"
+
+
+def _virtual_hosts(entries: Any) -> list[str]:
+    return sorted(e["uri"] for e in entries or [] if e.get("type") == "VIRTUAL_HOST")
 
 
 def _tag_diff(

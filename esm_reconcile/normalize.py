@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from .rules import DEFAULTS, IDENTITY_FIELDS, Kind, applies, kind_of_arn
+from .rules import DEFAULTS, IDENTITY_FIELDS, NESTED_DEFAULTS, Kind, applies, kind_of_arn
 from .spec import SETTING_FIELDS, canonical_pattern, to_api
 
 # Settings that are compared between desired and live (tags have their own path).
@@ -79,6 +79,10 @@ def comparable(kind: Kind, settings: dict[str, Any]) -> dict[str, Any]:
             continue
         value = canonical_value(field, settings.get(field))
         out[field] = defaults.get(field) if value is None else value
+    for path, default in NESTED_DEFAULTS.get(kind, {}).items():
+        parent, leaf = path.split(".")
+        if isinstance(out.get(parent), dict) and out[parent].get(leaf) is None:
+            out[parent] = {**out[parent], leaf: default}
     return out
 
 

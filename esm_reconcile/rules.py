@@ -138,6 +138,61 @@ DEFAULTS: dict[Kind, dict[str, Any]] = {
     Kind.DOCUMENTDB: {"enabled": True, "batch_size": 100},
 }
 
+# Defaults of members inside an object, applied only when the object is present (reference
+# A.4, A.8). Filled in on both sides, so an emulator that omits them shows no difference either.
+NESTED_DEFAULTS: dict[Kind, dict[str, Any]] = {
+    Kind.SQS: {
+        "provisioned_poller_config.minimum_pollers": 2,
+        "provisioned_poller_config.maximum_pollers": 200,
+    },
+    Kind.SQS_FIFO: {
+        "provisioned_poller_config.minimum_pollers": 2,
+        "provisioned_poller_config.maximum_pollers": 200,
+    },
+    Kind.MSK: {
+        "provisioned_poller_config.minimum_pollers": 1,
+        "provisioned_poller_config.maximum_pollers": 200,
+    },
+    Kind.SELF_MANAGED_KAFKA: {
+        "provisioned_poller_config.minimum_pollers": 1,
+        "provisioned_poller_config.maximum_pollers": 200,
+    },
+    Kind.DOCUMENTDB: {"document_db_event_source_config.full_document": "Default"},
+}
+
+# Kinds whose unset batching window is a 500 ms default that seconds cannot express: once a
+# window is set, only re-creating the mapping gets back to it (reference A.4).
+WINDOW_DEFAULT_500MS = KAFKA_KINDS | {Kind.MQ, Kind.DOCUMENTDB}
+
+# SourceAccessConfigurations entry types each kind takes (reference A.3).
+ACCESS_TYPES: dict[Kind, frozenset[str]] = {
+    Kind.MSK: frozenset({"SASL_SCRAM_512_AUTH", "CLIENT_CERTIFICATE_TLS_AUTH"}),
+    Kind.SELF_MANAGED_KAFKA: frozenset(
+        {
+            "BASIC_AUTH",
+            "SASL_SCRAM_256_AUTH",
+            "SASL_SCRAM_512_AUTH",
+            "CLIENT_CERTIFICATE_TLS_AUTH",
+            "SERVER_ROOT_CA_CERTIFICATE",
+            "VPC_SUBNET",
+            "VPC_SECURITY_GROUP",
+        }
+    ),
+    Kind.MQ: frozenset({"BASIC_AUTH", "VIRTUAL_HOST"}),  # VIRTUAL_HOST: RabbitMQ only
+    Kind.DOCUMENTDB: frozenset({"BASIC_AUTH"}),
+}
+# The credentials entry a kind cannot do without.
+REQUIRED_ACCESS: dict[Kind, str] = {Kind.MQ: "BASIC_AUTH", Kind.DOCUMENTDB: "BASIC_AUTH"}
+
+# Kafka's error-handling controls exist only in provisioned mode (reference A.3, inferred from
+# "Event poller configuration → Provisioned mode" in the docs).
+KAFKA_PROVISIONED_ONLY = (
+    "bisect_batch_on_function_error",
+    "maximum_retry_attempts",
+    "maximum_record_age_in_seconds",
+    "function_response_types",
+)
+
 # Largest batch per kind (reference A.3); the model's 1-10000 range covers the rest.
 MAX_BATCH_SIZE: dict[Kind, int] = {Kind.SQS_FIFO: 10}
 

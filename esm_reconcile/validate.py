@@ -209,7 +209,7 @@ def validate_loaded(
             ]
             for key, message in found:
                 top, *rest = key.split(".")
-                loc = (*where(top), *rest)
+                loc = (*where(top), *(int(p) if p.isdigit() else p for p in rest))
                 errors.append(SpecError(loaded.path, loaded.line_of(loc), _dotted(loc), message))
             if dropped:
                 continue
@@ -346,6 +346,55 @@ def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[
     for key in rules.REQUIRED.get(kind, ()):
         if not s.get(key):
             errors.append((key, f"required for {name} sources"))
+    if kind in rules.REQUIRED_ACCESS and not s.get("source_access_configurations"):
+        errors.append(
+            (
+                "source_access_configurations",
+                f"required for {name} sources: a {rules.REQUIRED_ACCESS[kind]} entry",
+            )
+        )
+
+    access = s.get("source_access_configurations") or []
+    allowed = rules.ACCESS_TYPES.get(kind, frozenset())
+    for index, entry in enumerate(
+        access if rules.applies("source_access_configurations", kind) else []
+    ):
+        if entry["type"] not in allowed:
+            errors.append(
+                (
+                    f"source_access_configurations.{index}.type",
+                    f"{entry['type']} is not used by {name} sources "
+                    f"(allowed: {', '.join(sorted(allowed))})",
+                )
+            )
+    needed = rules.REQUIRED_ACCESS.get(kind)
+    if needed and access and not any(e["type"] == needed for e in access):
+        errors.append(
+            (
+                "source_access_configurations",
+                f"{name} sources need a {needed} entry "
+                "(the Secrets Manager secret with the credentials)",
+            )
+        )
+    for entry_type in ("BASIC_AUTH", "VIRTUAL_HOST"):
+        if sum(e["type"] == entry_type for e in access) > 1:
+            errors.append(("source_access_configurations", f"only one {entry_type} entry"))
+    if kind is Kind.DOCUMENTDB:
+        config = s.get("document_db_event_source_config") or {}
+        if config and not config.get("database_name"):
+            errors.append(
+                ("document_db_event_source_config.database_name", "required for DocumentDB sources")
+            )
+    if kind in rules.KAFKA_KINDS and not s.get("provisioned_poller_config"):
+        for key in rules.KAFKA_PROVISIONED_ONLY:
+            if s.get(key) not in (None, [], -1, False):
+                errors.append(
+                    (
+                        key,
+                        f"{name} error handling needs provisioned mode: set "
+                        "provisioned_poller_config",
+                    )
+                )
 
     batch = s.get("batch_size")
     if batch is not None and batch > rules.MAX_BATCH_SIZE.get(kind, 10000):
