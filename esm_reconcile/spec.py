@@ -68,9 +68,31 @@ class Filter(ApiModel):
                 raise ValueError(f"pattern is not valid JSON: {exc.msg}") from None
         if not isinstance(parsed, dict) or not parsed:
             raise ValueError("pattern must be a non-empty JSON object")
+        problem = _pattern_problem(parsed, "")
+        if problem:
+            raise ValueError(
+                f"invalid filter pattern: {problem} (AWS: Invalid filter pattern definition.)"
+            )
         if len(canonical_pattern(parsed)) > 4096:
             raise ValueError("pattern is longer than 4096 characters")
         return value
+
+
+def _pattern_problem(node: dict[str, Any], path: str) -> str | None:
+    """EventBridge-style grammar: each key holds a nested object or a non-empty array."""
+    for key, value in node.items():
+        where = f"{path}.{key}" if path else key
+        if isinstance(value, dict):
+            if not value:
+                return f"{where} is an empty object"
+            problem = _pattern_problem(value, where)
+            if problem:
+                return problem
+        elif not isinstance(value, list):
+            return f"{where} must be an array of values or matchers, not {json.dumps(value)}"
+        elif not value:
+            return f"{where} is an empty array"
+    return None
 
 
 def canonical_pattern(pattern: dict[str, Any] | str) -> str:

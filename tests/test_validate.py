@@ -1228,3 +1228,26 @@ def test_example_spec_through_a_directory(tmp_path: Path) -> None:
     (tmp_path / "example.yaml").write_text((REPO / "mappings.example.yaml").read_text())
     spec = load_spec(expand_paths([str(tmp_path)]), now=NOW)
     assert len(spec.mappings()) == 4
+
+
+@pytest.mark.parametrize(
+    ("pattern", "problem"),
+    [
+        ('{"body": 1}', "body must be an array"),
+        ('{"body": []}', "body is an empty array"),
+        ('{"body": {"x": {}}}', "body.x is an empty object"),
+        ('{"body": null}', "not null"),
+    ],
+)
+def test_filter_pattern_grammar_like_aws(tmp_path: Path, pattern: str, problem: str) -> None:
+    """AWS answers "Invalid filter pattern definition." for these; we say why, offline."""
+    text = (
+        "version: 1\nfunctions:\n  fn:\n"
+        "    - event_source_arn: arn:aws:sqs:us-east-1:123456789012:q\n"
+        "      filter_criteria:\n        filters:\n"
+        f"          - pattern: '{pattern}'\n"
+    )
+    error = single_error(tmp_path, text)
+    assert error.line == 7
+    assert error.field == "functions.fn[0].filter_criteria.filters[0].pattern"
+    assert problem in error.message
