@@ -108,6 +108,9 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
     want = flatten(comparable(kind, desired.settings))
     have = flatten(comparable(kind, live.settings))
     have["enabled"] = live.state in rules.ENABLED_STATES
+    if live.state == "Updating":
+        # An update of other settings reads Updating whether the mapping is on or off: unknown.
+        have["enabled"] = want.get("enabled")
     if have.get("starting_position_timestamp") is None:
         # AWS returns the timestamp of an AT_TIMESTAMP mapping; some emulators do not. Unknown
         # is not a difference.

@@ -255,7 +255,7 @@ CLEAR_VALUE: dict[str, Any] = {
 # Mapping states (reference B).
 SETTLED_STATES = frozenset({"Enabled", "Disabled"})
 TRANSITION_STATES = frozenset({"Creating", "Enabling", "Disabling", "Updating", "Deleting"})
-ENABLED_STATES = frozenset({"Enabled", "Enabling", "Creating", "Updating"})
+ENABLED_STATES = frozenset({"Enabled", "Enabling", "Creating"})  # Updating: either
 
 FILTER_LIMIT = 10  # 5 by default, up to 10 by quota increase (reference A.6)
 

@@ -509,6 +509,13 @@ def test_enabled_false_matches_disabled_mapping(tmp_path: Path) -> None:
     no_changes(plan_for(tmp_path, spec, [sqs_live(state="Disabled")]))
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_updating_state_says_nothing_about_enabled(tmp_path: Path, enabled: bool) -> None:
+    """A disabled mapping whose other settings change also reads Updating: no enabled diff."""
+    spec = {"orders-handler": [{"event_source_arn": QUEUE, "enabled": enabled}]}
+    no_changes(plan_for(tmp_path, spec, [sqs_live(state="Updating")]))
+
+
 # -- ignore_changes -------------------------------------------------------------------------------
 
 
