@@ -163,7 +163,7 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
         if kind in rules.POSITIONAL_KINDS:
             base.warnings.append(
                 "replacing this mapping discards its read position: the new mapping starts at "
-                f"{desired.settings.get('starting_position', 'its starting position')}"
+                f"{want.get('starting_position') or 'its starting position'}"
             )
         return base
 

@@ -103,7 +103,7 @@ REQUIRED: dict[Kind, tuple[str, ...]] = {
     Kind.MSK: ("topics", "starting_position"),
     Kind.SELF_MANAGED_KAFKA: ("topics", "source_access_configurations"),
     Kind.MQ: ("queues",),
-    Kind.DOCUMENTDB: ("document_db_event_source_config",),
+    Kind.DOCUMENTDB: ("document_db_event_source_config", "starting_position"),
 }
 
 # What AWS stores and returns when a field is omitted (reference A.4), in spec form.

@@ -283,6 +283,29 @@ def _cross_file_errors(files: list[SpecFile]) -> list[SpecError]:
                     )
                 )
             owner.setdefault(key, spec_file)
+    # AWS: a consumer group id is unique per Kafka source ("... consumerGroupId ... already exists").
+    groups: dict[tuple[str, str], DesiredMapping] = {}
+    for spec_file in files:
+        for desired in (m for ms in spec_file.functions.values() for m in ms):
+            config = desired.settings.get("amazon_managed_kafka_event_source_config") or (
+                desired.settings.get("self_managed_kafka_event_source_config") or {}
+            )
+            group = config.get("consumer_group_id")
+            if not group:
+                continue
+            key = (desired.source.split("#")[0], group)
+            if key in groups:
+                first = groups[key]
+                errors.append(
+                    SpecError(
+                        desired.file,
+                        desired.line,
+                        f"functions.{desired.function}",
+                        f"consumer_group_id {group!r} is already used on this Kafka source by "
+                        f"{first.function} ({first.file}:{first.line})",
+                    )
+                )
+            groups.setdefault(key, desired)
     regions = {f.region for f in files}
     if len(regions) > 1:
         errors.append(

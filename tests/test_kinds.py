@@ -1420,3 +1420,31 @@ def test_apply_update_and_tags_together(h: Harness, tmp_path: Path, kind: str) -
 
     done(h.apply(p))
     assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping", "TagResource"]
+
+
+def test_consumer_group_unique_per_kafka_source(tmp_path: Path) -> None:
+    """AWS refuses a second mapping with the same consumer group on one Kafka source."""
+    cluster = (
+        "arn:aws:kafka:us-east-1:123456789012:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1"
+    )
+    mapping = {
+        "event_source_arn": cluster,
+        "starting_position": "LATEST",
+        "amazon_managed_kafka_event_source_config": {"consumer_group_id": "shared"},
+    }
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "functions": {
+                    "a": [{**mapping, "topics": ["t1"]}],
+                    "b": [{**mapping, "topics": ["t2"]}],
+                },
+            }
+        )
+    )
+    with pytest.raises(SpecErrors) as caught:
+        load_spec([spec])
+    (error,) = caught.value.errors
+    assert error.field == "functions.b" and "'shared' is already used" in error.message
