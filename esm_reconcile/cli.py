@@ -116,6 +116,27 @@ def _show(plan: Plan, fmt: str, opts: Options) -> None:
     click.echo(render(plan, fmt, color=opts.color and fmt == "text"))
 
 
+STEP_SUMMARY_LIMIT = 1024 * 1024  # GitHub refuses a step summary over 1 MiB
+
+
+def _step_summary(plan: Plan) -> None:
+    """In GitHub Actions, append the markdown plan to the job's step summary."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    text = render(plan, "markdown")
+    try:
+        used = os.path.getsize(path)
+    except OSError:
+        used = 0
+    room = STEP_SUMMARY_LIMIT - used - 200
+    if len(text.encode()) > room:
+        text = f"**{summary_line(plan)}**\n\n(plan too long for the step summary; see the log)\n"
+    if len(text.encode()) <= room:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+
 @cli.command()
 @_spec_paths()
 def validate(paths: tuple[str, ...]) -> None:
@@ -127,19 +148,37 @@ def validate(paths: tuple[str, ...]) -> None:
     )
 
 
+def _targets() -> Any:
+    return click.option(
+        "--target",
+        "targets",
+        multiple=True,
+        help="Only this function (as the spec names it) or mapping address (as the plan prints "
+        "it); repeatable.",
+    )
+
+
 @cli.command()
 @_spec_paths()
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@_targets()
 @click.pass_obj
-def plan(opts: Options, paths: tuple[str, ...], fmt: str, detailed_exitcode: bool) -> None:
+def plan(
+    opts: Options,
+    paths: tuple[str, ...],
+    fmt: str,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
+) -> None:
     """Read live state and print what apply would change. Changes nothing."""
     from .reconcile import make_plan
 
     spec = _load(paths)
     with _aws(opts, spec) as aws:
-        result = make_plan(spec, aws)
+        result = make_plan(spec, aws, targets)
     _show(result, fmt, opts)
+    _step_summary(result)
     if detailed_exitcode and result.has_changes:
         sys.exit(2)
 
@@ -149,17 +188,24 @@ def plan(opts: Options, paths: tuple[str, ...], fmt: str, detailed_exitcode: boo
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes were made.")
+@_targets()
 @click.pass_obj
 def apply(
-    opts: Options, paths: tuple[str, ...], fmt: str, auto_approve: bool, detailed_exitcode: bool
+    opts: Options,
+    paths: tuple[str, ...],
+    fmt: str,
+    auto_approve: bool,
+    detailed_exitcode: bool,
+    targets: tuple[str, ...],
 ) -> None:
     """Plan, confirm, then make the live mappings equal to the spec."""
     from .reconcile import make_plan
 
     spec = _load(paths)
     with _aws(opts, spec) as aws:
-        result = make_plan(spec, aws)
+        result = make_plan(spec, aws, targets)
         _show(result, fmt, opts)
+        _step_summary(result)
         if not result.has_changes:
             return
         _confirm(auto_approve)
@@ -254,6 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     except SpecErrors as exc:
         for error in exc.errors:
             click.echo(str(error), err=True)
+            if os.environ.get("GITHUB_ACTIONS") == "true":
+                # Workflow command: GitHub shows it as an annotation on that file and line.
+                message = f"{error.field}: {error.message}" if error.field else error.message
+                click.echo(f"::error file={error.file},line={error.line}::{message}")
         click.echo(f"{len(exc.errors)} error(s) in the spec; nothing was changed.", err=True)
         sys.exit(1)
     except EsmError as exc:

@@ -21,7 +21,31 @@ def check_account(spec: Spec, aws: AwsContext) -> None:
             )
 
 
-def make_plan(spec: Spec, aws: AwsContext) -> Plan:
+def function_of_address(address: str) -> str:
+    """`orders-handler[arn:...]` → `orders-handler`."""
+    return address.split("[", 1)[0]
+
+
+def apply_targets(plan: Plan, spec: Spec, targets: tuple[str, ...]) -> Plan:
+    """Keep only the changes a --target names: a function as the spec names it, or an address."""
+    unknown = [t for t in targets if function_of_address(t) not in spec.functions]
+    if unknown:
+        raise EsmError(
+            "--target names no function of the spec: "
+            + ", ".join(unknown)
+            + " (use a function as the spec names it, or an address as the plan prints it)"
+        )
+    plan.changes = [
+        c for c in plan.changes if c.address in targets or function_of_address(c.address) in targets
+    ]
+    plan.warnings.append(
+        "targeting is in effect (" + ", ".join(targets) + "): other changes are not shown "
+        "and will not be applied"
+    )
+    return plan
+
+
+def make_plan(spec: Spec, aws: AwsContext, targets: tuple[str, ...] = ()) -> Plan:
     check_account(spec, aws)
     reader = LiveReader(aws)
     functions = [
@@ -39,6 +63,8 @@ def make_plan(spec: Spec, aws: AwsContext) -> Plan:
                 reader.read_tags(match)
 
     plan = diff(functions, live)
+    if targets:
+        apply_targets(plan, spec, targets)
     plan.region = aws.region
     plan.account = aws.identity()["account"]
 

@@ -81,6 +81,8 @@ def _cell(value: Any) -> str:
 
 def render_markdown(plan: Plan) -> str:
     out = [f"**{summary_line(plan)}**", ""]
+    for warning in plan.warnings:
+        out += [f"> {warning}", ""]
     replaces = [c for c in plan.changes if c.action == "replace"]
     if replaces:
         out.append(

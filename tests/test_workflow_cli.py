@@ -1,0 +1,98 @@
+"""The pull-request workflow through the CLI: --target, GitHub step summary and annotations."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def esm(
+    *args: str | Path, endpoint: str | None, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ESM_", "GITHUB_"))}
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION=REGION,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        PYTHONPATH=str(REPO_ROOT),
+        **extra_env,
+    )
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    return subprocess.run(
+        [sys.executable, "-m", "esm_reconcile", *map(str, args)],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_target_limits_plan_and_apply(moto_server, seed, write_spec, tmp_path):
+    seeded = seed(functions=["alpha", "beta"], queues=["qa", "qb"], endpoint_url=moto_server)
+    spec = write_spec(
+        {
+            "alpha": [{"event_source_arn": seeded.queues["qa"]}],
+            "beta": [{"event_source_arn": seeded.queues["qb"]}],
+        },
+        region=REGION,
+    )
+    plan = esm("plan", "-f", spec, "--target", "alpha", "--format", "json", endpoint=moto_server)
+    assert plan.returncode == 0, plan.stderr
+    changes = json.loads(plan.stdout)["changes"]
+    assert [c["address"] for c in changes] == [f"alpha[{seeded.queues['qa']}]"]
+
+    text = esm("plan", "-f", spec, "--target", f"beta[{seeded.queues['qb']}]", endpoint=moto_server)
+    assert "targeting is in effect" in text.stdout
+    assert "Plan: 1 to create" in text.stdout and "alpha[" not in text.stdout
+
+    applied = esm("apply", "-f", spec, "--target", "alpha", "--auto-approve", endpoint=moto_server)
+    assert applied.returncode == 0, applied.stderr
+    live = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
+    arns = {m["FunctionArn"] for m in live.list_event_source_mappings()["EventSourceMappings"]}
+    assert arns == {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:alpha"}
+
+    unknown = esm("plan", "-f", spec, "--target", "gamma", endpoint=moto_server)
+    assert unknown.returncode == 1 and "gamma" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_step_summary_gets_the_markdown_plan(moto_server, seed, write_spec, tmp_path):
+    seeded = seed(functions=["alpha"], queues=["qa"], endpoint_url=moto_server)
+    spec = write_spec({"alpha": [{"event_source_arn": seeded.queues["qa"]}]}, region=REGION)
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n")
+    result = esm("plan", "-f", spec, endpoint=moto_server, GITHUB_STEP_SUMMARY=str(summary))
+    assert result.returncode == 0, result.stderr
+    text = summary.read_text()
+    assert text.startswith("earlier step\n")
+    assert "**Plan: 1 to create, 0 to update, 0 to replace, 0 to delete.**" in text
+
+
+def test_validation_errors_become_annotations_in_github_actions(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "version: 1\nfunctions:\n  f:\n"
+        f"    - event_source_arn: arn:aws:sqs:{REGION}:{ACCOUNT}:q\n"
+        "      starting_position: LATEST\n"
+    )
+    result = esm("validate", "-f", bad, endpoint=None, GITHUB_ACTIONS="true")
+    assert result.returncode == 1
+    assert (
+        f"::error file={bad},line=5::functions.f[0].starting_position: not supported for SQS"
+        in result.stdout
+    )
+    plain = esm("validate", "-f", bad, endpoint=None)
+    assert "::error" not in plain.stdout
