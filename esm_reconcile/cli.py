@@ -64,13 +64,13 @@ def cli(
     ctx.obj = Options(region, profile, sandbox, _color_wanted(no_color), max_rps)
 
 
-def _spec_paths() -> Any:
+def _spec_paths(required: bool = True) -> Any:
     return click.option(
         "-f",
         "--file",
         "paths",
         multiple=True,
-        required=True,
+        required=required,
         type=click.Path(exists=True),
         help="Spec file, or directory of *.yaml/*.yml (repeatable).",
     )
@@ -163,6 +163,12 @@ def _targets() -> Any:
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 @_targets()
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Also save the plan, with what it saw, for `esm apply FILE`.",
+)
 @click.pass_obj
 def plan(
     opts: Options,
@@ -170,21 +176,31 @@ def plan(
     fmt: str,
     detailed_exitcode: bool,
     targets: tuple[str, ...],
+    out: str | None,
 ) -> None:
     """Read live state and print what apply would change. Changes nothing."""
-    from .reconcile import make_plan
+    from . import saved_plan
+    from .reconcile import plan_with_context
 
     spec = _load(paths)
     with _aws(opts, spec) as aws:
-        result = make_plan(spec, aws, targets)
+        result, live, managed = plan_with_context(spec, aws, targets)
     _show(result, fmt, opts)
+    if out:
+        functions, mappings = saved_plan.observe(live, set(managed.values()))
+        digest = saved_plan.spec_digest(expand_paths(list(paths)))
+        document = saved_plan.to_document(result, managed, functions, mappings, digest, targets)
+        with open(out, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=1, default=str)
+        click.echo(f"Saved the plan to {out}; apply it with: esm apply {out}", err=True)
     _step_summary(result)
     if detailed_exitcode and result.has_changes:
         sys.exit(2)
 
 
 @cli.command()
-@_spec_paths()
+@click.argument("planfile", required=False, type=click.Path(exists=True, dir_okay=False))
+@_spec_paths(required=False)
 @click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes were made.")
@@ -192,13 +208,24 @@ def plan(
 @click.pass_obj
 def apply(
     opts: Options,
+    planfile: str | None,
     paths: tuple[str, ...],
     fmt: str,
     auto_approve: bool,
     detailed_exitcode: bool,
     targets: tuple[str, ...],
 ) -> None:
-    """Plan, confirm, then make the live mappings equal to the spec."""
+    """Plan, confirm, then make the live mappings equal to the spec.
+
+    With PLANFILE (from `esm plan --out`), apply exactly that plan, refusing it if any mapping
+    it saw has moved since.
+    """
+    if planfile:
+        if paths or targets:
+            raise click.UsageError("give either PLANFILE or -f/--target, not both")
+        sys.exit(_apply_saved(opts, planfile, fmt, auto_approve, detailed_exitcode))
+    if not paths:
+        raise click.UsageError("give -f PATH (spec files) or a PLANFILE")
     from .reconcile import make_plan
 
     spec = _load(paths)
@@ -211,6 +238,31 @@ def apply(
         _confirm(auto_approve)
         code = _execute(result, aws, detailed_exitcode)
     sys.exit(code)
+
+
+def _apply_saved(
+    opts: Options, planfile: str, fmt: str, auto_approve: bool, detailed_exitcode: bool
+) -> int:
+    from . import saved_plan
+    from .aws import connect
+    from .reconcile import check_saved_plan
+
+    if opts.sandbox:
+        raise EsmError("a saved plan cannot be applied in a new sandbox: it would be stale")
+    result, document = saved_plan.load(planfile)
+    region = opts.region or result.region
+    aws = connect(region=region, profile=opts.profile, max_rps=opts.max_rps)
+    reasons = check_saved_plan(document, aws)
+    if reasons:
+        raise EsmError(
+            f"{planfile} is stale, nothing was changed; plan again. What moved:\n  "
+            + "\n  ".join(reasons)
+        )
+    _show(result, fmt, opts)
+    if not result.has_changes:
+        return 0
+    _confirm(auto_approve)
+    return _execute(result, aws, detailed_exitcode)
 
 
 def _confirm(auto_approve: bool) -> None:

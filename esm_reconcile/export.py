@@ -68,8 +68,11 @@ def export_spec(
     labels = {
         arn: function_labels.get(arn) or label_for(arn, region, account_id) for arn in by_function
     }
-    requested = [arn for arn in function_labels]
-    others = sorted((arn for arn in by_function if arn not in function_labels), key=labels.get)
+    requested = list(function_labels)
+    others = sorted(
+        (arn for arn in by_function if arn not in function_labels),
+        key=lambda arn: (labels[arn].startswith("arn:"), labels[arn]),  # short labels first
+    )
 
     functions: dict[str, list[dict[str, Any]]] = {}
     for arn in requested + others:
@@ -200,6 +203,15 @@ class _Dumper(yaml.SafeDumper):
         return super().increase_indent(flow, False)
 
 
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    # Short lists of scalars (topics, response types, a pattern's values) read best inline.
+    inline = all(not isinstance(item, dict | list) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=inline)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
 def dump_yaml(doc: dict[str, Any]) -> str:
     """The document as readable YAML, keys in the document's order, with a header comment."""
     where = []
@@ -208,8 +220,8 @@ def dump_yaml(doc: dict[str, Any]) -> str:
     if doc.get("account_id"):
         where.append(f"account {doc['account_id']}")
     header = "# Exported by `esm export` from the live event source mappings"
-    header += f" ({', '.join(where)})." if where else "."
-    header += "\n# Values equal to the AWS defaults are omitted.\n"
+    header += f"\n# of {', '.join(where)}." if where else "."
+    header += "\n# Settings equal to the AWS defaults are omitted.\n"
     body = yaml.dump(
         doc,
         Dumper=_Dumper,

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .aws import AwsContext
 from .diff import ManagedFunction, diff
 from .errors import EsmError
 from .live import LiveReader
+from .live_state import LiveMapping
 from .plan import Plan
+from .saved_plan import moved
 from .validate import Spec
 
 
@@ -46,6 +50,13 @@ def apply_targets(plan: Plan, spec: Spec, targets: tuple[str, ...]) -> Plan:
 
 
 def make_plan(spec: Spec, aws: AwsContext, targets: tuple[str, ...] = ()) -> Plan:
+    return plan_with_context(spec, aws, targets)[0]
+
+
+def plan_with_context(
+    spec: Spec, aws: AwsContext, targets: tuple[str, ...] = ()
+) -> tuple[Plan, list[LiveMapping], dict[str, str]]:
+    """The plan, the live mappings it was made from, and the managed functions (label → ARN)."""
     check_account(spec, aws)
     reader = LiveReader(aws)
     functions = [
@@ -82,4 +93,21 @@ def make_plan(spec: Spec, aws: AwsContext, targets: tuple[str, ...] = ()) -> Pla
             "function does not exist in account "
             f"{plan.account} region {plan.region}: " + ", ".join(missing)
         )
-    return plan
+    return plan, live, {f.label: f.arn for f in functions}
+
+
+def check_saved_plan(document: dict[str, Any], aws: AwsContext) -> list[str]:
+    """Re-read what a saved plan saw; the differences (empty when nothing moved)."""
+    account = aws.identity()["account"]
+    if document.get("account") != account or document.get("region") != aws.region:
+        return [
+            f"the plan was made for account {document.get('account')} region "
+            f"{document.get('region')}, these credentials are account {account} region {aws.region}"
+        ]
+    reader = LiveReader(aws)
+    live = reader.mappings(set(document["managed_functions"].values()))
+    for mapping in live:
+        seen = document["observed_mappings"].get(mapping.uuid)
+        if seen is not None and seen.get("tags") is not None:
+            reader.read_tags(mapping)
+    return moved(document, live)

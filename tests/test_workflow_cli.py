@@ -96,3 +96,51 @@ def test_validation_errors_become_annotations_in_github_actions(tmp_path):
     )
     plain = esm("validate", "-f", bad, endpoint=None)
     assert "::error" not in plain.stdout
+
+
+def test_saved_plan_applies_exactly_and_refuses_when_stale(moto_server, seed, write_spec, tmp_path):
+    seeded = seed(functions=["alpha"], queues=["qa", "qb"], endpoint_url=moto_server)
+    live = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
+    spec = write_spec(
+        {"alpha": [{"event_source_arn": seeded.queues["qa"], "batch_size": 5}]}, region=REGION
+    )
+    planfile = tmp_path / "reviewed.plan"
+
+    made = esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server)
+    assert made.returncode == 0, made.stderr
+    applied = esm("apply", planfile, "--auto-approve", "--detailed-exitcode", endpoint=moto_server)
+    assert applied.returncode == 2, applied.stderr
+    (mapping,) = live.list_event_source_mappings()["EventSourceMappings"]
+    assert mapping["BatchSize"] == 5
+
+    # Review a change, then someone edits the mapping by hand before the merge.
+    spec.write_text(spec.read_text().replace("batch_size: 5", "batch_size: 7"))
+    assert esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).returncode == 0
+    live.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=9)
+    stale = esm("apply", planfile, "--auto-approve", endpoint=moto_server)
+    assert stale.returncode == 1
+    assert "stale" in stale.stderr and mapping["UUID"] in stale.stderr
+    assert "batch_size changed from 5 to 9" in stale.stderr
+    assert live.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 9
+
+    # A mapping appearing on a managed function also makes the plan stale.
+    assert esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).returncode == 0
+    extra = live.create_event_source_mapping(
+        FunctionName="alpha", EventSourceArn=seeded.queues["qb"]
+    )
+    stale = esm("apply", planfile, "--auto-approve", endpoint=moto_server)
+    assert stale.returncode == 1 and f"mapping {extra['UUID']} appeared" in stale.stderr
+    live.delete_event_source_mapping(UUID=extra["UUID"])
+
+    # A plan for another account is refused before anything is read or written.
+    assert esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).returncode == 0
+    document = json.loads(planfile.read_text())
+    document["account"] = "210987654321"
+    planfile.write_text(json.dumps(document))
+    other = esm("apply", planfile, "--auto-approve", endpoint=moto_server)
+    assert other.returncode == 1 and "210987654321" in other.stderr
+
+    # Not a plan, or both a plan and -f: clear errors, exit 1.
+    assert esm("apply", spec, "--auto-approve", endpoint=moto_server).returncode == 1
+    both = esm("apply", planfile, "-f", spec, endpoint=moto_server)
+    assert both.returncode == 1 and "not both" in both.stderr
