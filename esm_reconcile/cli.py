@@ -71,6 +71,7 @@ def _spec_paths(required: bool = True) -> Any:
         "paths",
         multiple=True,
         required=required,
+        envvar="ESM_FILE",  # whitespace-separated
         type=click.Path(exists=True),
         help="Spec file, or directory of *.yaml/*.yml (repeatable).",
     )
@@ -153,6 +154,7 @@ def _targets() -> Any:
         "--target",
         "targets",
         multiple=True,
+        envvar="ESM_TARGET",
         help="Only this function (as the spec names it) or mapping address (as the plan prints "
         "it); repeatable.",
     )
@@ -160,7 +162,9 @@ def _targets() -> Any:
 
 @cli.command()
 @_spec_paths()
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=FORMATS, default="text", show_default=True, envvar="ESM_FORMAT"
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 @_targets()
 @click.option(
@@ -201,7 +205,9 @@ def plan(
 @cli.command()
 @click.argument("planfile", required=False, type=click.Path(exists=True, dir_okay=False))
 @_spec_paths(required=False)
-@click.option("--format", "fmt", type=FORMATS, default="text", show_default=True)
+@click.option(
+    "--format", "fmt", type=FORMATS, default="text", show_default=True, envvar="ESM_FORMAT"
+)
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes were made.")
 @_targets()

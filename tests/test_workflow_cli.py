@@ -144,3 +144,17 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(moto_server, seed, wr
     assert esm("apply", spec, "--auto-approve", endpoint=moto_server).returncode == 1
     both = esm("apply", planfile, "-f", spec, endpoint=moto_server)
     assert both.returncode == 1 and "not both" in both.stderr
+
+
+def test_options_from_environment(moto_server, seed, write_spec):
+    seeded = seed(functions=["alpha"], queues=["qa"], endpoint_url=moto_server)
+    spec = write_spec({"alpha": [{"event_source_arn": seeded.queues["qa"]}]}, region=REGION)
+    result = esm(
+        "plan",
+        endpoint=moto_server,
+        ESM_FILE=str(spec),
+        ESM_FORMAT="json",
+        ESM_PLAN_DETAILED_EXITCODE="1",
+    )
+    assert result.returncode == 2, result.stderr
+    assert json.loads(result.stdout)["summary"]["create"] == 1
