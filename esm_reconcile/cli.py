@@ -314,6 +314,60 @@ def _execute(plan: Plan, aws: Any, detailed_exitcode: bool) -> int:
 
 
 @cli.command()
+@click.option(
+    "--function",
+    "functions",
+    multiple=True,
+    envvar="ESM_FUNCTION",
+    help="Function to export (name, name:qualifier or ARN); repeatable.",
+)
+@click.option("--all", "all_functions", is_flag=True, help="Every mapping in the region.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the spec here instead of stdout.",
+)
+@click.pass_obj
+def export(
+    opts: Options, functions: tuple[str, ...], all_functions: bool, output: str | None
+) -> None:
+    """Print a spec (YAML) for the live mappings of functions, with values at AWS defaults left out."""
+    from .aws import connect
+    from .export import dump_yaml, export_spec, label_for
+    from .functions import parse_function_ref
+    from .live import LiveReader
+
+    if bool(functions) == all_functions:
+        raise click.UsageError("give --function NAME (repeatable) or --all")
+    for ref in functions:
+        try:
+            parse_function_ref(ref)
+        except ValueError as exc:
+            raise click.UsageError(f"--function {ref}: {exc}") from None
+    if opts.sandbox:
+        raise EsmError("export reads a real account; the sandbox would be empty")
+    aws = connect(region=opts.region, profile=opts.profile, max_rps=opts.max_rps)
+    reader = LiveReader(aws)
+    account = aws.identity()["account"]
+    labels = {reader.function_arn(ref): ref for ref in functions}
+    live = reader.mappings(None if all_functions else set(labels))
+    live = [m for m in live if m.state != "Deleting"]
+    for mapping in live:
+        reader.read_tags(mapping)  # exported specs manage the tags they carry
+        labels.setdefault(
+            mapping.function_arn, label_for(mapping.function_arn, aws.region, account)
+        )
+    text = dump_yaml(export_spec(live, labels, aws.region, account))
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        click.echo(f"Wrote {len(live)} mapping(s) to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of the spec format (for editors)."""
     from .schema import spec_schema

@@ -51,14 +51,14 @@ class LiveReader:
                 raise describe_error(f"function {ref}", exc) from None
         return missing
 
-    def mappings(self, function_arns: set[str]) -> list[LiveMapping]:
-        """Live mappings of these functions (all pages of one unfiltered List)."""
+    def mappings(self, function_arns: set[str] | None) -> list[LiveMapping]:
+        """Live mappings of these functions, or of all (None); all pages of one unfiltered List."""
         found: list[LiveMapping] = []
         try:
             paginator = self.client.get_paginator("list_event_source_mappings")
             for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
                 for item in page.get("EventSourceMappings", []):
-                    if item.get("FunctionArn") not in function_arns:
+                    if function_arns is not None and item.get("FunctionArn") not in function_arns:
                         continue
                     if item.get("KMSKeyArn") and not item.get("FilterCriteria"):
                         # List returns encrypted filters as null; Get decrypts them.

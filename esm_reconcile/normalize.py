@@ -38,6 +38,13 @@ def _timestamp(value: Any) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _pattern_text(pattern: Any) -> str:
+    try:
+        return canonical_pattern(pattern)
+    except ValueError:  # live text that is not JSON (an emulator accepted it): compare as text
+        return json.dumps(pattern)
+
+
 def canonical_value(field: str, value: Any) -> Any:
     """One form per meaning for one top-level field, or None for "unset"."""
     if value is None:
@@ -48,7 +55,7 @@ def canonical_value(field: str, value: Any) -> Any:
         value = prune(value)
     if field == "filter_criteria":
         # Parsed objects compare by meaning; sorted by canonical text, they compare as a multiset.
-        patterns = sorted(canonical_pattern(f["pattern"]) for f in value.get("filters", []))
+        patterns = sorted(_pattern_text(f["pattern"]) for f in value.get("filters", []))
         return {"filters": [{"pattern": json.loads(p)} for p in patterns]} if patterns else None
     if field == "destination_config":
         # AWS reads back {"OnFailure": {}} for "no destination" and accepts "" to clear one.

@@ -158,3 +158,37 @@ def test_options_from_environment(moto_server, seed, write_spec):
     )
     assert result.returncode == 2, result.stderr
     assert json.loads(result.stdout)["summary"]["create"] == 1
+
+
+def test_export_then_plan_is_no_changes(moto_server, seed, tmp_path):
+    seeded = seed(functions=["alpha", "beta"], queues=["qa", "qb"], endpoint_url=moto_server)
+    live = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
+    live.create_event_source_mapping(
+        FunctionName="alpha",
+        EventSourceArn=seeded.queues["qa"],
+        BatchSize=50,
+        MaximumBatchingWindowInSeconds=5,
+        FilterCriteria={"Filters": [{"Pattern": '{"body": {"a": [1]}}'}]},
+        Tags={"team": "orders"},
+    )
+    live.create_event_source_mapping(FunctionName="beta", EventSourceArn=seeded.queues["qb"])
+
+    exported = tmp_path / "exported.yaml"
+    result = esm(
+        "export", "--function", "alpha", "--function", "gamma", "-o", exported, endpoint=moto_server
+    )
+    assert result.returncode == 0, result.stderr
+    text = exported.read_text()
+    assert "batch_size: 50" in text and "team: orders" in text and "gamma: []" in text
+    assert "beta" not in text
+    planned = esm("plan", "-f", exported, "--detailed-exitcode", endpoint=moto_server)
+    assert planned.returncode == 0, planned.stdout + planned.stderr
+    assert "No changes." in planned.stdout
+
+    everything = esm("export", "--all", endpoint=moto_server)
+    assert (
+        everything.returncode == 0
+        and "alpha:" in everything.stdout
+        and "beta:" in everything.stdout
+    )
+    assert esm("export", endpoint=moto_server).returncode == 1  # neither --function nor --all
