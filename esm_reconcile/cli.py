@@ -261,8 +261,8 @@ def _apply_saved(
     reasons = check_saved_plan(document, aws)
     if reasons:
         raise EsmError(
-            f"{planfile} is stale, nothing was changed; plan again. What moved:\n  "
-            + "\n  ".join(reasons)
+            f"{planfile} is stale, nothing was changed; plan again. Changed outside esm "
+            "since the plan was made:\n  " + "\n  ".join(reasons)
         )
     _show(result, fmt, opts)
     if not result.has_changes:
