@@ -71,12 +71,14 @@ class Applier:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         progress: Callable[[str], None] = lambda _msg: None,
+        waiting: Callable[[str], None] | None = None,
         poll_start: float = 1.0,
         poll_max: float = 10.0,
         timeouts: dict[str, float] | None = None,
     ) -> None:
         self.client = lambda_client
         self.sleep, self.clock, self.progress = sleep, clock, progress
+        self.waiting = waiting  # elapsed-time reports while polling; None: stay quiet
         self.poll_start, self.poll_max = poll_start, poll_max
         self.timeouts = {
             "create": CREATE_TIMEOUT,
@@ -196,7 +198,8 @@ class Applier:
                 raise WaitTimeout(f"{what}: still not settled after {self.timeouts[kind]:.0f} s")
             self.sleep(delay * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self.poll_max)
-            self.progress(f"{what}: waiting ({self.clock() - started:.0f} s)")
+            if self.waiting is not None:
+                self.waiting(f"{what}: waiting ({self.clock() - started:.0f} s)")
 
     def wait_settled(self, uuid: str, what: str, kind: str) -> str:
         for _ in self._polls(what, kind):

@@ -292,7 +292,9 @@ def _execute(plan: Plan, aws: Any, detailed_exitcode: bool) -> int:
     def progress(message: str) -> None:
         click.echo(message, err=True)
 
-    result = Applier(aws.lambda_client, progress=progress).apply(plan)
+    # On a terminal, show how long each wait has taken; in logs, one line per action only.
+    waiting = progress if sys.stderr.isatty() else None
+    result = Applier(aws.lambda_client, progress=progress, waiting=waiting).apply(plan)
     done = result.by_status("done")
     counts = {
         a: sum(1 for o in done if o.change.action == a)

@@ -7,6 +7,7 @@ with Enabled false), Update → Updating/Enabling/Disabling → settled, Delete 
 
 from __future__ import annotations
 
+import re
 import uuid as uuid_module
 from collections.abc import Iterator
 from typing import Any
@@ -746,3 +747,20 @@ def test_plan_from_diff_applies_exactly_its_requests(h: Harness) -> None:
 
     assert statuses(result) == ["done", "done"]
     assert result.ok
+
+
+def test_waiting_reports_elapsed_time_only_when_asked(h: Harness) -> None:
+    """A terminal gets "waiting (N s)" lines; logs get one line per action."""
+    for waiting in (None, []):
+        change = create()
+        h.ok(
+            "create_event_source_mapping", mapping(U("new-1"), "Creating"), **change.create_request
+        )
+        h.get(U("new-1"), "Creating")
+        h.get(U("new-1"), "Enabled")
+        h.messages.clear()
+        extra = {} if waiting is None else {"waiting": waiting.append}
+        assert statuses(h.apply(change, **extra)) == ["done"]
+        assert not any("waiting" in m for m in h.messages)
+        if waiting is not None:
+            assert waiting and all(re.search(r"waiting \(\d+ s\)$", m) for m in waiting)
