@@ -13,8 +13,9 @@ from dataclasses import dataclass
 _NAME = r"[a-zA-Z0-9_-]{1,64}"
 _QUALIFIER = r"\$LATEST(?:\.PUBLISHED)?|[a-zA-Z0-9_-]{1,128}"
 _REF = re.compile(
-    rf"^(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{{2}}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):)?"
-    rf"(?:(?P<account>\d{{12}}):function:)?(?P<name>{_NAME})(?::(?P<qualifier>{_QUALIFIER}))?$"
+    rf"^(?:arn:(?P<partition>aws[a-zA-Z-]*):lambda:(?P<region>[a-z]{{2}}(?:-gov|-iso[a-z]?)?-[a-z]+-\d):"
+    rf"(?P<account>\d{{12}}):function:|(?P<partial_account>\d{{12}}):function:)?"
+    rf"(?P<name>{_NAME})(?::(?P<qualifier>{_QUALIFIER}))?$"
 )
 
 
@@ -43,7 +44,7 @@ def parse_function_ref(ref: str) -> FunctionRef:
         name=match["name"],
         qualifier=match["qualifier"],
         region=match["region"],
-        account=match["account"],
+        account=match["account"] or match["partial_account"],
         partition=match["partition"],
     )
 

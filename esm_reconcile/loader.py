@@ -95,6 +95,31 @@ def _dotted(loc: Path_) -> str:
     return out or "(document)"
 
 
+def _yaml_error(path: str, exc: yaml.MarkedYAMLError) -> SpecError:
+    """A YAML error at the line the user must fix. PyYAML notices an unclosed `{`/`[` or a key
+    without `: ` only on a later line; its context mark is where the mistake is."""
+    problem = exc.problem or str(exc)
+    pm, cm, context = exc.problem_mark, exc.context_mark, exc.context or ""
+    line = pm.line + 1 if pm else (cm.line + 1 if cm else 0)
+    if cm is not None and context.startswith(
+        ("while scanning a simple key", "while parsing a flow")
+    ):
+        if pm is not None and pm.line != cm.line:
+            problem += f" on line {pm.line + 1}"
+        line = cm.line + 1
+        if context.startswith("while scanning a simple key"):
+            problem += "; a key needs ': ' (a colon and a space) after it"
+        else:
+            bracket = "{" if "mapping" in context else "["
+            problem += f"; the '{bracket}' opened on this line is not closed"
+    elif cm is not None and context.startswith("while parsing a block") and "but found" in problem:
+        problem += (
+            f": this line does not line up with the block that starts on line {cm.line + 1}"
+            " (check the indentation)"
+        )
+    return SpecError(path, line, "", f"invalid YAML: {problem}")
+
+
 def load_file(path: str | Path) -> LoadedFile:
     """Parse one YAML file. Raises SpecErrors (all found) for syntax errors and duplicate keys."""
     path_str = str(path)
@@ -108,11 +133,7 @@ def load_file(path: str | Path) -> LoadedFile:
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 0
-        raise SpecError(
-            path_str, line, "", f"invalid YAML: {exc.problem or exc}"
-        ).as_group() from None
+        raise _yaml_error(path_str, exc).as_group() from None
     except yaml.YAMLError as exc:
         raise SpecError(path_str, 0, "", f"invalid YAML: {exc}").as_group() from None
     finally:
@@ -123,10 +144,7 @@ def load_file(path: str | Path) -> LoadedFile:
     try:
         data = builder.build(root, ())
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise SpecError(
-            path_str, mark.line + 1 if mark else 0, "", f"invalid YAML: {exc.problem or exc}"
-        ).as_group() from None
+        raise _yaml_error(path_str, exc).as_group() from None
     if builder.errors:
         raise SpecError.group(builder.errors)
     return LoadedFile(path_str, data, builder.lines)

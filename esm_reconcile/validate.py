@@ -41,6 +41,8 @@ class DesiredMapping:
     ignore_changes: tuple[str, ...]
     file: str
     line: int
+    index: int = 0
+    key_lines: dict[str, int] = field(default_factory=dict)  # dotted spec path -> line
 
     @property
     def source(self) -> str:
@@ -84,6 +86,15 @@ _KNOWN_KEYS = {
 }
 
 
+_PATTERN_HINTS = {
+    "account_id": 'must be a 12-digit AWS account id, quoted (e.g. "123456789012")',
+    "region": "not a region name (like us-east-1)",
+    "KAFKA_BOOTSTRAP_SERVERS": "each broker must be host:port (e.g. b-1.kafka.example.com:9092)",
+    "event_source_arn": "not an ARN (arn:aws:SERVICE:REGION:ACCOUNT:RESOURCE)",
+    "destination": "must be an SQS, SNS or S3 ARN, or kafka://topic for Kafka sources",
+}
+
+
 def _pydantic_errors(loaded: LoadedFile, exc: ValidationError) -> list[SpecError]:
     errors: list[SpecError] = []
     for err in exc.errors():
@@ -98,6 +109,10 @@ def _pydantic_errors(loaded: LoadedFile, exc: ValidationError) -> list[SpecError
             message = "required field is missing"
         elif err["type"] == "literal_error" and loc == ("version",):
             message = "unsupported spec version; this tool reads version: 1"
+        elif err["type"] == "string_pattern_mismatch":
+            key = next((str(p) for p in reversed(loc) if isinstance(p, str)), "")
+            message = _PATTERN_HINTS.get(key, message)
+            message = f"{err['input']!r}: {message}"
         elif err["type"] == "value_error":
             message = message.removeprefix("Value error, ")
         errors.append(SpecError(loaded.path, loaded.line_of(loc), _dotted(loc), message))
@@ -129,9 +144,13 @@ def validate_loaded(
 ) -> tuple[SpecFile | None, list[SpecError]]:
     data = loaded.data
     if not isinstance(data, dict):
+        what = "empty" if data is None else f"a {type(data).__name__}"
         return None, [
             SpecError(
-                loaded.path, 1, "", "a spec file must be a mapping with 'version' and 'functions'"
+                loaded.path,
+                loaded.line_of(()),
+                "",
+                f"a spec file must be a mapping with 'version' and 'functions' (this one is {what})",
             )
         ]
     errors: list[SpecError] = []
@@ -222,6 +241,11 @@ def validate_loaded(
                 ignore_changes=tuple(merged.get("ignore_changes") or ()),
                 file=loaded.path,
                 line=loaded.line_of(base),
+                index=index,
+                key_lines={
+                    p: loaded.line_of((*where(p.split(".")[0]), *p.split(".")[1:]))
+                    for p in rules.CONSUMER_GROUP_PATHS
+                },
             )
             if desired.source in seen:
                 errors.append(
@@ -287,20 +311,30 @@ def _cross_file_errors(files: list[SpecFile]) -> list[SpecError]:
     groups: dict[tuple[str, str], DesiredMapping] = {}
     for spec_file in files:
         for desired in (m for ms in spec_file.functions.values() for m in ms):
-            config = desired.settings.get("amazon_managed_kafka_event_source_config") or (
-                desired.settings.get("self_managed_kafka_event_source_config") or {}
+            config_key = next(
+                (
+                    k
+                    for k in (
+                        "amazon_managed_kafka_event_source_config",
+                        "self_managed_kafka_event_source_config",
+                    )
+                    if desired.settings.get(k)
+                ),
+                None,
             )
+            config = desired.settings.get(config_key) or {} if config_key else {}
             group = config.get("consumer_group_id")
             if not group:
                 continue
             key = (desired.source.split("#")[0], group)
             if key in groups:
                 first = groups[key]
+                path = f"{config_key}.consumer_group_id"
                 errors.append(
                     SpecError(
                         desired.file,
-                        desired.line,
-                        f"functions.{desired.function}",
+                        desired.key_lines.get(path, desired.line),
+                        f"functions.{desired.function}[{desired.index}].{path}",
                         f"consumer_group_id {group!r} is already used on this Kafka source by "
                         f"{first.function} ({first.file}:{first.line})",
                     )

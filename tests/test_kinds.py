@@ -1447,4 +1447,7 @@ def test_consumer_group_unique_per_kafka_source(tmp_path: Path) -> None:
     with pytest.raises(SpecErrors) as caught:
         load_spec([spec])
     (error,) = caught.value.errors
-    assert error.field == "functions.b" and "'shared' is already used" in error.message
+    assert (
+        error.field == "functions.b[0].amazon_managed_kafka_event_source_config.consumer_group_id"
+    )
+    assert "'shared' is already used" in error.message

@@ -250,7 +250,7 @@ def test_non_scalar_key_is_an_error(tmp_path: Path) -> None:
     ("text", "line"),
     [
         ("version: 1\nfunctions: [\n", 3),  # unclosed flow sequence: found at end of input
-        ("version: 1\nfunctions:\n  f: [a, b\n  g: 1\n", 4),
+        ("version: 1\nfunctions:\n  f: [a, b\n  g: 1\n", 3),  # where the '[' was opened
         ("a: 1\n\tb: 2\n", 2),  # tab indentation
         ("version: 1\nfunctions:\n  f: 'unterminated\n", 4),
         ("version: 1\n  bad_indent: 2\n", 2),

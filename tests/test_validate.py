@@ -192,7 +192,7 @@ def test_source_arn_must_be_a_string_arn(tmp_path: Path) -> None:
     text = "version: 1\nfunctions:\n  f:\n    - event_source_arn: orders\n"
     error = single_error(tmp_path, text)
     assert (error.line, error.field) == (4, "functions.f[0].event_source_arn")
-    assert "pattern" in error.message
+    assert "'orders': not an ARN" in error.message
 
 
 def test_unrecognised_source(tmp_path: Path) -> None:
@@ -678,7 +678,7 @@ def test_malformed_destination_refused(tmp_path: Path) -> None:
         "destination_config: {on_failure: {destination: 'my-dlq'}}",
         "destination_config.on_failure.destination",
         "destination_config",
-        "pattern",
+        "must be an SQS, SNS or S3 ARN",
     )
 
 
@@ -1072,16 +1072,16 @@ def test_good_function_reference(tmp_path: Path, ref: str) -> None:
         ("version: 2", "version", "unsupported spec version"),
         ("version: 0", "version", "unsupported spec version"),
         ("version: latest", "version", "unsupported spec version"),
-        ("account_id: '12345'", "account_id", "pattern"),
-        ("account_id: '1234567890123'", "account_id", "pattern"),
-        ("account_id: '12345678901a'", "account_id", "pattern"),
+        ("account_id: '12345'", "account_id", "12-digit AWS account id"),
+        ("account_id: '1234567890123'", "account_id", "12-digit AWS account id"),
+        ("account_id: '12345678901a'", "account_id", "12-digit AWS account id"),
         (
             "account_id: 123456789012",
             "account_id",
             "string",
         ),  # quote it (YAML reads 0123... as octal)
-        ("region: mars", "region", "pattern"),
-        ("region: US-EAST-1", "region", "pattern"),
+        ("region: mars", "region", "not a region name"),
+        ("region: US-EAST-1", "region", "not a region name"),
     ],
 )
 def test_document_field_errors(tmp_path: Path, head: str, field: str, words: str) -> None:
