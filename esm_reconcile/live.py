@@ -7,6 +7,8 @@ A Get is made only where List hides data: filters encrypted with a KMS key.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import AwsContext, describe_error, error_code
@@ -31,12 +33,14 @@ class LiveReader:
     def missing_functions(self, refs: list[str]) -> list[str]:
         """Functions (with their qualifier) that do not exist; one GetFunction each."""
         missing = []
+        identity = self.aws.identity()
         for ref in refs:
             parsed = parse_function_ref(ref)
+            unqualified = replace(parsed, qualifier=None)
             kwargs = {
-                "FunctionName": self.function_arn(ref).rsplit(":", 1)[0]
-                if parsed.qualifier
-                else self.function_arn(ref)
+                "FunctionName": unqualified.arn(
+                    self.aws.region, identity["account"], identity["partition"]
+                )
             }
             if parsed.qualifier:
                 kwargs["Qualifier"] = parsed.qualifier

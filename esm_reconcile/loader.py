@@ -63,7 +63,7 @@ class _Builder:
                         SpecError(
                             self.path,
                             key_node.start_mark.line + 1,
-                            _dotted(loc),
+                            dotted(loc),
                             "mapping keys must be plain scalars",
                         )
                     )
@@ -75,7 +75,7 @@ class _Builder:
                         SpecError(
                             self.path,
                             key_node.start_mark.line + 1,
-                            _dotted((*loc, key)),
+                            dotted((*loc, key)),
                             f"duplicate key (first given on line {first})",
                         )
                     )
@@ -88,7 +88,7 @@ class _Builder:
         return self.loader.construct_object(node, deep=True)
 
 
-def _dotted(loc: Path_) -> str:
+def dotted(loc: Path_) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))

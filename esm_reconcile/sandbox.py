@@ -26,6 +26,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from esm_reconcile import functions, rules
+from esm_reconcile.aws import error_code
 from esm_reconcile.errors import EsmError
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's own default account
@@ -356,10 +357,6 @@ def _function_zip() -> bytes:
     return buffer.getvalue()
 
 
-def _error_code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 class _Seeder:
     """Creates the functions and sources a spec names, each once."""
 
@@ -418,7 +415,7 @@ class _Seeder:
                     "Role"
                 ]
             except ClientError as exc:
-                if _error_code(exc) != "EntityAlreadyExists":
+                if error_code(exc) != "EntityAlreadyExists":
                     raise
                 role = iam.get_role(RoleName=ROLE_NAME)["Role"]
             self._role_arn = str(role["Arn"])
@@ -435,7 +432,7 @@ class _Seeder:
             )
         except ClientError as exc:
             # `f` and `f:live` share one function.
-            if _error_code(exc) != "ResourceConflictException":
+            if error_code(exc) != "ResourceConflictException":
                 raise
 
     def _published(self, ref: FunctionRef) -> int:
@@ -472,7 +469,7 @@ class _Seeder:
             lam.get_alias(FunctionName=ref.name, Name=alias)
             return
         except ClientError as exc:
-            if _error_code(exc) != "ResourceNotFoundException":
+            if error_code(exc) != "ResourceNotFoundException":
                 raise
         self._ensure_version(ref, 1)
         lam.create_alias(
@@ -506,7 +503,7 @@ class _Seeder:
         try:
             kinesis.create_stream(StreamName=name, ShardCount=1)
         except ClientError as exc:
-            if _error_code(exc) != "ResourceInUseException":
+            if error_code(exc) != "ResourceInUseException":
                 raise
         deadline = time.monotonic() + _KINESIS_ACTIVE_TIMEOUT_S
         while True:
@@ -528,7 +525,7 @@ class _Seeder:
                 StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
             )
         except ClientError as exc:
-            if _error_code(exc) != "ResourceInUseException":
+            if error_code(exc) != "ResourceInUseException":
                 raise
         if label is None:
             return
@@ -555,5 +552,5 @@ class _Seeder:
         try:
             s3.create_bucket(**kwargs)
         except ClientError as exc:
-            if _error_code(exc) != "BucketAlreadyOwnedByYou":
+            if error_code(exc) != "BucketAlreadyOwnedByYou":
                 raise

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from . import rules
 from .errors import SpecError, SpecErrors
-from .loader import LoadedFile, load_file
+from .functions import parse_function_ref
+from .loader import LoadedFile, dotted, load_file
 from .normalize import kind_of, source_label
 from .rules import Kind
 from .spec import MappingSpec, SpecDocument, canonical_pattern, field_paths
@@ -73,19 +74,6 @@ class Spec:
         return [m for f in self.files for ms in f.functions.values() for m in ms]
 
 
-def _dotted(loc: tuple[str | int, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-_KNOWN_KEYS = {
-    SpecDocument: list(SpecDocument.model_fields),
-    MappingSpec: list(MappingSpec.model_fields),
-}
-
-
 _PATTERN_HINTS = {
     "account_id": 'must be a 12-digit AWS account id, quoted (e.g. "123456789012")',
     "region": "not a region name (like us-east-1)",
@@ -102,7 +90,7 @@ def _pydantic_errors(loaded: LoadedFile, exc: ValidationError) -> list[SpecError
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             key = str(loc[-1])
-            candidates = field_paths() + ["ignore_changes"] + _KNOWN_KEYS[SpecDocument]
+            candidates = field_paths() + ["ignore_changes", *SpecDocument.model_fields]
             close = difflib.get_close_matches(key, [c.rsplit(".", 1)[-1] for c in candidates], 1)
             message = "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
         elif err["type"] == "missing":
@@ -115,7 +103,7 @@ def _pydantic_errors(loaded: LoadedFile, exc: ValidationError) -> list[SpecError
             message = f"{err['input']!r}: {message}"
         elif err["type"] == "value_error":
             message = message.removeprefix("Value error, ")
-        errors.append(SpecError(loaded.path, loaded.line_of(loc), _dotted(loc), message))
+        errors.append(SpecError(loaded.path, loaded.line_of(loc), dotted(loc), message))
     return errors
 
 
@@ -229,7 +217,7 @@ def validate_loaded(
             for key, message in found:
                 top, *rest = key.split(".")
                 loc = (*where(top), *(int(p) if p.isdigit() else p for p in rest))
-                errors.append(SpecError(loaded.path, loaded.line_of(loc), _dotted(loc), message))
+                errors.append(SpecError(loaded.path, loaded.line_of(loc), dotted(loc), message))
             if dropped:
                 continue
             if found:
@@ -252,7 +240,7 @@ def validate_loaded(
                     SpecError(
                         loaded.path,
                         desired.line,
-                        _dotted(base),
+                        dotted(base),
                         f"duplicate mapping: {function} already maps {desired.source} "
                         f"(line {seen[desired.source]})",
                     )
@@ -281,8 +269,6 @@ def _salvage(item: Any) -> tuple[MappingSpec | None, set[str]]:
 
 
 def _check_function_ref(ref: str) -> str | None:
-    from .functions import parse_function_ref
-
     try:
         parse_function_ref(ref)
     except ValueError as exc:
