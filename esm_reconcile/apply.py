@@ -1,30 +1,61 @@
-"""Execute a Plan: ordering, waiting until AWS settles, retries, partial failure, interrupts.
+"""Execute a Plan: ordering, bounded concurrency, waiting until AWS settles, retries, partial
+failure, interrupts.
 
 Order (SPEC): deletes (and the delete half of replaces) first, each waited until gone; then
-updates; then creates. A replace never creates before its old mapping is gone, because AWS
-refuses a second mapping for one (function, source).
+updates; then creates. Each phase ends before the next starts, so a replace never creates before
+its old mapping is gone (AWS refuses a second mapping for one identity), and a Kafka consumer
+group freed by a delete is free before any create asks for it. Within a phase, changes concern
+different mappings and run on a bounded pool of workers that share the run's rate limiter.
 """
 
 from __future__ import annotations
 
 import random
+import re
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from . import rules
 from .aws import describe_error, error_code
+from .diff import reconcile_existing
+from .live_state import LiveMapping
 from .plan import Change, Plan
 
 CREATE_TIMEOUT = 600.0
 UPDATE_TIMEOUT = 600.0
 DELETE_TIMEOUT = 300.0
+# A new execution role takes a while to be usable by Lambda; Terraform retries these for minutes.
+PROPAGATION_TIMEOUT = 120.0
+IAM_PROPAGATION_MESSAGES = (
+    "cannot be assumed by lambda",
+    "execution role does not have permissions",
+    "ensure the role can perform",
+)
+# Answers that say "not now" rather than "no": a poll that meets one simply polls again.
+TRANSIENT_CODES = frozenset(
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "ServiceException",
+        "ServiceUnavailableException",
+        "InternalFailure",
+        "RequestTimeout",
+    }
+)
+_UUID_IN_MESSAGE = re.compile(
+    r"UUID\s+([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
 
 
 class WaitTimeout(Exception):
@@ -33,6 +64,10 @@ class WaitTimeout(Exception):
 
 class Interrupted(Exception):
     pass
+
+
+class Unreconcilable(Exception):
+    """A create met an existing mapping that cannot be made the desired one in place."""
 
 
 @dataclass
@@ -63,21 +98,41 @@ class ApplyResult:
         return bool(self.by_status("done"))
 
 
+def is_propagation_error(exc: Exception) -> bool:
+    """AWS refusing a role it will accept once IAM has propagated (reference A.5)."""
+    if not isinstance(exc, ClientError) or error_code(exc) != "InvalidParameterValueException":
+        return False
+    message = exc.response.get("Error", {}).get("Message", "").lower()
+    return any(text in message for text in IAM_PROPAGATION_MESSAGES)
+
+
+def is_transient(exc: Exception) -> bool:
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return error_code(exc) in TRANSIENT_CODES or status >= 500
+    return isinstance(exc, (BotoConnectionError, HTTPClientError))
+
+
 class Applier:
     def __init__(
         self,
         lambda_client: Any,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         progress: Callable[[str], None] = lambda _msg: None,
         waiting: Callable[[str], None] | None = None,
         poll_start: float = 1.0,
         poll_max: float = 10.0,
         timeouts: dict[str, float] | None = None,
+        parallelism: int = 1,
+        stop: threading.Event | None = None,
     ) -> None:
         self.client = lambda_client
-        self.sleep, self.clock, self.progress = sleep, clock, progress
+        self.clock, self.progress = clock, progress
+        self.stop = stop if stop is not None else threading.Event()
+        # By default a pause ends early when a stop is requested, so Ctrl-C is prompt.
+        self.sleep = sleep if sleep is not None else self.stop.wait
         self.waiting = waiting  # elapsed-time reports while polling; None: stay quiet
         self.poll_start, self.poll_max = poll_start, poll_max
         self.timeouts = {
@@ -86,44 +141,66 @@ class Applier:
             "delete": DELETE_TIMEOUT,
             **(timeouts or {}),
         }
-        self.stop_requested = False
+        self.parallelism = max(1, parallelism)
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop.is_set()
+
+    @stop_requested.setter
+    def stop_requested(self, value: bool) -> None:
+        if value:
+            self.stop.set()
+        else:
+            self.stop.clear()
 
     # -- the plan ----------------------------------------------------------------------------
 
     def apply(self, plan: Plan) -> ApplyResult:
         outcomes: dict[int, Outcome] = {}  # by id(change); a replace's second half overwrites
-        interrupted = False
         phases: list[tuple[str, list[Change]]] = [
             ("delete", [c for c in plan.changes if c.action in ("delete", "replace")]),
             ("update", [c for c in plan.changes if c.action == "update"]),
             ("create", [c for c in plan.changes if c.action in ("create", "replace")]),
         ]
-        with self._interruptible():
+        with interruptible(self.stop, self.progress):
             for phase, changes in phases:
-                for change in changes:
-                    earlier = outcomes.get(id(change))
-                    if earlier is not None and earlier.status != "done":
-                        continue  # the delete half of this replace failed: never create
-                    if self.stop_requested:
-                        interrupted = True
-                        note = "interrupted before it started"
-                        if earlier is not None:
-                            note = "interrupted: old mapping deleted, new one not created"
-                        outcomes[id(change)] = Outcome(change, "skipped", note, phase)
-                        continue
-                    outcomes[id(change)] = self._run(phase, change)
+                # The delete half of a replace failed or was skipped: never create.
+                runnable = [
+                    c for c in changes if id(c) not in outcomes or outcomes[id(c)].status == "done"
+                ]
+                for change, outcome in zip(runnable, self._run_phase(phase, runnable), strict=True):
+                    outcomes[id(change)] = outcome
         return ApplyResult(
             [outcomes[id(c)] for c in plan.changes if id(c) in outcomes],
-            interrupted or self.stop_requested,
+            self.stop_requested,
         )
 
+    def _run_phase(self, phase: str, changes: list[Change]) -> list[Outcome]:
+        """Run one phase's changes on the pool; outcomes in the changes' order."""
+        if not changes:
+            return []
+        workers = min(self.parallelism, len(changes))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="esm-apply") as pool:
+            futures = [pool.submit(self._run, phase, change) for change in changes]
+            pending: set[Future[Outcome]] = set(futures)
+            while pending:
+                # A short timeout keeps the main thread free to take Ctrl-C between waits.
+                _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            return [f.result() for f in futures]
+
     def _run(self, phase: str, change: Change) -> Outcome:
+        if self.stop_requested:
+            note = "interrupted before it started"
+            if phase == "create" and change.action == "replace":
+                note = "interrupted: old mapping deleted, new one not created"
+            return Outcome(change, "skipped", note, phase)
         step = {"delete": self.delete, "update": self.update, "create": self.create}[phase]
         try:
             created = step(change)
         except Interrupted:
             return Outcome(change, "skipped", "interrupted while waiting", phase)
-        except WaitTimeout as exc:
+        except (WaitTimeout, Unreconcilable) as exc:
             return Outcome(change, "failed", str(exc), phase)
         except (ClientError, BotoCoreError) as exc:
             return Outcome(change, "failed", str(describe_error(change.address, exc)), phase)
@@ -133,36 +210,50 @@ class Applier:
 
     def delete(self, change: Change) -> None:
         assert change.uuid
-        self.progress(f"{change.address}: deleting {change.uuid}")
+        uuid = change.uuid
+        self.progress(f"{change.address}: deleting {uuid}")
         try:
-            self._call_when_settled(
-                change.uuid,
+            self._call(
+                change.address,
                 "delete",
-                lambda: self.client.delete_event_source_mapping(UUID=change.uuid),
+                lambda: self.client.delete_event_source_mapping(UUID=uuid),
+                uuid=uuid,
             )
         except ClientError as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
-        self.wait_gone(change.uuid, change.address)
+        self.wait_gone(uuid, change.address)
 
     def update(self, change: Change) -> None:
         assert change.uuid
+        uuid = change.uuid
         if change.update_request:
-            self.progress(f"{change.address}: updating {change.uuid}")
+            self.progress(f"{change.address}: updating {uuid}")
             request = change.update_request
-            self._call_when_settled(
-                change.uuid, "update", lambda: self.client.update_event_source_mapping(**request)
+            self._call(
+                change.address,
+                "update",
+                lambda: self.client.update_event_source_mapping(**request),
+                uuid=uuid,
             )
-            self.wait_settled(change.uuid, change.address, "update")
+            self.wait_settled(uuid, change.address, "update")
         if change.tag_changes:
             self.converge_tags(change.tag_changes)
 
-    def create(self, change: Change) -> str:
+    def create(self, change: Change, attempt: int = 1) -> str:
         assert change.create_request
+        request = change.create_request
         for uuid in change.wait_gone:
             self.wait_gone(uuid, change.address)
         self.progress(f"{change.address}: creating")
-        created = self.client.create_event_source_mapping(**change.create_request)
+        try:
+            created = self._call(
+                change.address, "create", lambda: self.client.create_event_source_mapping(**request)
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ResourceConflictException":
+                raise
+            return self._adopt(change, exc, attempt)
         self.wait_settled(created["UUID"], change.address, "create")
         return created["UUID"]
 
@@ -172,18 +263,93 @@ class Applier:
         if tags.get("remove"):
             self.client.untag_resource(Resource=tags["arn"], TagKeys=tags["remove"])
 
-    # -- waiting -----------------------------------------------------------------------------
+    # -- a create that found its mapping already there --------------------------------------
 
-    def _call_when_settled(self, uuid: str, kind: str, call: Callable[[], Any]) -> Any:
-        """Call; on ResourceInUseException (mid-transition) wait until settled and retry."""
+    def _adopt(self, change: Change, conflict: ClientError, attempt: int) -> str:
+        """ResourceConflictException on create: typically an earlier attempt of this very
+        create succeeded but its answer was lost (timeout, 5xx, then a retry). Re-read the
+        mapping that holds the identity and make it the desired one instead of failing."""
+        existing = self._find_existing(change, conflict)
+        if existing is None:
+            raise conflict  # held by another function's mapping (e.g. a Kafka consumer group)
+        uuid = existing["UUID"]
+        if existing.get("State") == "Deleting":
+            if attempt >= 3:
+                raise conflict
+            self.progress(f"{change.address}: {uuid} is still being deleted; waiting to create")
+            self.wait_gone(uuid, change.address)
+            return self.create(change, attempt + 1)
+        live = LiveMapping.from_response(existing)
+        if "Tags" in (change.create_request or {}) and live.esm_arn:
+            live.tags = self.client.list_tags(Resource=live.esm_arn).get("Tags", {})
+        rest = reconcile_existing(change, live)
+        self.progress(f"{change.address}: already exists as {uuid}; adopting it")
+        if rest is None:
+            self.wait_settled(uuid, change.address, "create")
+        elif rest.action == "replace":
+            names = ", ".join(f.name for f in rest.fields if f.forces_replacement)
+            raise Unreconcilable(
+                f"{change.address}: a mapping for this source already exists ({uuid}) and "
+                f"differs in {names}, which only re-creating it changes; plan again"
+            )
+        else:
+            self.update(rest)
+        return uuid
+
+    def _find_existing(self, change: Change, conflict: ClientError) -> dict[str, Any] | None:
+        """The mapping of this function and source that the conflict is about, if any."""
+        named = _UUID_IN_MESSAGE.search(conflict.response.get("Error", {}).get("Message", ""))
+        candidates: list[dict[str, Any]] = []
+        if named:
+            try:
+                candidates.append(self.client.get_event_source_mapping(UUID=named.group(1)))
+            except ClientError as exc:
+                if error_code(exc) != "ResourceNotFoundException":
+                    raise
+        else:
+            request = change.create_request or {}
+            # Few mappings share one source; self-managed Kafka has no ARN to filter by.
+            scope = (
+                {"EventSourceArn": request["EventSourceArn"]}
+                if request.get("EventSourceArn")
+                else {"FunctionName": change.function_arn}
+            )
+            paginator = self.client.get_paginator("list_event_source_mappings")
+            for page in paginator.paginate(**scope):
+                candidates.extend(page.get("EventSourceMappings", []))
+        for item in candidates:
+            live = LiveMapping.from_response(item)
+            if live.function_arn == change.function_arn and live.source == change.event_source:
+                return item
+        return None
+
+    # -- calling and waiting -----------------------------------------------------------------
+
+    def _call(self, what: str, kind: str, call: Callable[[], Any], uuid: str | None = None) -> Any:
+        """Call, retrying what boto3 does not: ResourceInUseException (mid-transition: wait
+        until settled, then again) and a role not yet usable (IAM propagation: back off)."""
         deadline = self.clock() + self.timeouts[kind]
+        propagation_deadline = self.clock() + PROPAGATION_TIMEOUT
+        delay = self.poll_start
         while True:
             try:
                 return call()
             except ClientError as exc:
-                if error_code(exc) != "ResourceInUseException" or self.clock() >= deadline:
-                    raise
-            self.wait_settled(uuid, uuid, kind)
+                now = self.clock()
+                if uuid and error_code(exc) == "ResourceInUseException" and now < deadline:
+                    self.wait_settled(uuid, what, kind)
+                    continue
+                if kind != "delete" and is_propagation_error(exc) and now < propagation_deadline:
+                    self.progress(f"{what}: the execution role is not usable yet; retrying")
+                    self._pause(delay)
+                    delay = min(delay * 2, self.poll_max)
+                    continue
+                raise
+
+    def _pause(self, delay: float) -> None:
+        self.sleep(delay * random.uniform(0.8, 1.2))
+        if self.stop_requested:
+            raise Interrupted()
 
     def _polls(self, what: str, kind: str) -> Iterator[None]:
         """Yield once per poll, sleeping with jittered backoff, until the kind's timeout."""
@@ -196,45 +362,58 @@ class Applier:
                 raise Interrupted()
             if self.clock() >= deadline:
                 raise WaitTimeout(f"{what}: still not settled after {self.timeouts[kind]:.0f} s")
-            self.sleep(delay * random.uniform(0.8, 1.2))
+            self._pause(delay)
             delay = min(delay * 2, self.poll_max)
             if self.waiting is not None:
                 self.waiting(f"{what}: waiting ({self.clock() - started:.0f} s)")
 
+    def _get(self, uuid: str) -> dict[str, Any] | None:
+        """One poll's Get; None when AWS said "not now" (throttled, 5xx) even after boto3's
+        retries: the next poll asks again, within the wait's own timeout."""
+        try:
+            return self.client.get_event_source_mapping(UUID=uuid)
+        except (ClientError, BotoCoreError) as exc:
+            if is_transient(exc):
+                return None
+            raise
+
     def wait_settled(self, uuid: str, what: str, kind: str) -> str:
         for _ in self._polls(what, kind):
-            state = self.client.get_event_source_mapping(UUID=uuid).get("State", "")
-            if state in rules.SETTLED_STATES:
-                return state
+            found = self._get(uuid)
+            if found is not None and found.get("State", "") in rules.SETTLED_STATES:
+                return found["State"]
         raise AssertionError("unreachable")
 
     def wait_gone(self, uuid: str, what: str) -> None:
         for _ in self._polls(what, "delete"):
             try:
-                self.client.get_event_source_mapping(UUID=uuid)
+                self._get(uuid)
             except ClientError as exc:
                 if error_code(exc) == "ResourceNotFoundException":
                     return
                 raise
 
-    # -- interrupts --------------------------------------------------------------------------
 
-    @contextmanager
-    def _interruptible(self) -> Iterator[None]:
-        """First Ctrl-C/SIGTERM: finish the call in flight, start no new one. Second: abort."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
+@contextmanager
+def interruptible(stop: threading.Event, progress: Callable[[str], None]) -> Iterator[None]:
+    """First Ctrl-C/SIGTERM: set `stop` (calls in flight finish, none start). Second: abort.
 
-        def handler(signum: int, _frame: Any) -> None:
-            if self.stop_requested:
-                raise KeyboardInterrupt()
-            self.stop_requested = True
-            self.progress("interrupt received: finishing the call in flight, starting no new one")
+    Signal handlers belong to the main thread; elsewhere this does nothing and whoever runs
+    the main thread owns `stop`.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            yield
-        finally:
-            for sig, old in previous.items():
-                signal.signal(sig, old)
+    def handler(signum: int, _frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt()
+        stop.set()
+        progress("interrupt received: finishing the calls in flight, starting no new ones")
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

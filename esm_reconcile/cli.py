@@ -19,6 +19,9 @@ from .render import render, summary_line
 from .validate import Spec, load_spec
 
 FORMATS = click.Choice(["text", "json", "markdown"])
+# Mappings take seconds to minutes to settle; waiting on several at once is what makes a big
+# apply finish. The rate limiter, not this, bounds the request rate.
+DEFAULT_PARALLELISM = 10
 
 
 @dataclass
@@ -211,6 +214,13 @@ def plan(
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when changes were made.")
 @_targets()
+@click.option(
+    "--parallelism",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_PARALLELISM,
+    show_default=True,
+    help="Changes to different mappings carried out at once (all share --max-rps).",
+)
 @click.pass_obj
 def apply(
     opts: Options,
@@ -220,6 +230,7 @@ def apply(
     auto_approve: bool,
     detailed_exitcode: bool,
     targets: tuple[str, ...],
+    parallelism: int,
 ) -> None:
     """Plan, confirm, then make the live mappings equal to the spec.
 
@@ -229,7 +240,7 @@ def apply(
     if planfile:
         if paths or targets:
             raise click.UsageError("give either PLANFILE or -f/--target, not both")
-        sys.exit(_apply_saved(opts, planfile, fmt, auto_approve, detailed_exitcode))
+        sys.exit(_apply_saved(opts, planfile, fmt, auto_approve, detailed_exitcode, parallelism))
     if not paths:
         raise click.UsageError("give -f PATH (spec files) or a PLANFILE")
     from .reconcile import make_plan
@@ -242,12 +253,17 @@ def apply(
         if not result.has_changes:
             return
         _confirm(auto_approve)
-        code = _execute(result, aws, detailed_exitcode)
+        code = _execute(result, aws, detailed_exitcode, parallelism)
     sys.exit(code)
 
 
 def _apply_saved(
-    opts: Options, planfile: str, fmt: str, auto_approve: bool, detailed_exitcode: bool
+    opts: Options,
+    planfile: str,
+    fmt: str,
+    auto_approve: bool,
+    detailed_exitcode: bool,
+    parallelism: int,
 ) -> int:
     from . import saved_plan
     from .aws import connect
@@ -268,7 +284,7 @@ def _apply_saved(
     if not result.has_changes:
         return 0
     _confirm(auto_approve)
-    return _execute(result, aws, detailed_exitcode)
+    return _execute(result, aws, detailed_exitcode, parallelism)
 
 
 def _confirm(auto_approve: bool) -> None:
@@ -286,7 +302,9 @@ def _confirm(auto_approve: bool) -> None:
         raise EsmError("apply cancelled")
 
 
-def _execute(plan: Plan, aws: Any, detailed_exitcode: bool) -> int:
+def _execute(
+    plan: Plan, aws: Any, detailed_exitcode: bool, parallelism: int = DEFAULT_PARALLELISM
+) -> int:
     from .apply import Applier
 
     def progress(message: str) -> None:
@@ -294,7 +312,9 @@ def _execute(plan: Plan, aws: Any, detailed_exitcode: bool) -> int:
 
     # On a terminal, show how long each wait has taken; in logs, one line per action only.
     waiting = progress if sys.stderr.isatty() else None
-    result = Applier(aws.lambda_client, progress=progress, waiting=waiting).apply(plan)
+    result = Applier(
+        aws.lambda_client, progress=progress, waiting=waiting, parallelism=parallelism
+    ).apply(plan)
     done = result.by_status("done")
     counts = {
         a: sum(1 for o in done if o.change.action == a)

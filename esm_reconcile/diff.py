@@ -12,10 +12,18 @@ from typing import Any
 
 from . import rules
 from .live_state import LiveMapping
-from .normalize import canonical_value, comparable, flatten, prune, to_request, unflatten
+from .normalize import (
+    canonical_value,
+    comparable,
+    flatten,
+    kind_of,
+    prune,
+    to_request,
+    unflatten,
+)
 from .plan import Change, FieldChange, Plan
 from .rules import Kind
-from .spec import MappingSettings
+from .spec import MappingSettings, from_api
 from .validate import DesiredMapping
 
 
@@ -30,6 +38,11 @@ class ManagedFunction:
 
 def address(function_label: str, source: str) -> str:
     return f"{function_label}[{source}]"
+
+
+def function_of_address(change_address: str) -> str:
+    """`orders-handler[arn:...]` → `orders-handler`."""
+    return change_address.split("[", 1)[0]
 
 
 def diff(functions: list[ManagedFunction], live: list[LiveMapping]) -> Plan:
@@ -189,6 +202,20 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
         base.update_request = request
     base.tag_changes = tag_changes
     return base
+
+
+def reconcile_existing(change: Change, live: LiveMapping) -> Change | None:
+    """What is left of a create whose identity turned out to exist already (AWS said
+    ResourceConflictException, typically because an earlier attempt of the same create succeeded
+    and its answer was lost): None when `live` is already as desired, else an update (or a
+    replace, which the caller must not carry out unasked)."""
+    assert change.create_request
+    settings = from_api(change.create_request)
+    kind = kind_of(settings)
+    assert kind is not None
+    label = function_of_address(change.address)
+    desired = DesiredMapping(label, kind, settings, ignore_changes=(), file="", line=0)
+    return compare(ManagedFunction(label, change.function_arn, [desired]), desired, live)
 
 
 def _forces_replacement(path: str, want: dict[str, Any], have: dict[str, Any], kind: Kind) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .aws import AwsContext
-from .diff import ManagedFunction, diff
+from .diff import ManagedFunction, diff, function_of_address
 from .errors import EsmError
 from .live import LiveReader
 from .live_state import LiveMapping
@@ -23,11 +23,6 @@ def check_account(spec: Spec, aws: AwsContext) -> None:
                 f"{spec_file.path}: account_id {spec_file.account_id} does not match the "
                 f"credentials' account {account}; refusing to run"
             )
-
-
-def function_of_address(address: str) -> str:
-    """`orders-handler[arn:...]` → `orders-handler`."""
-    return address.split("[", 1)[0]
 
 
 def apply_targets(plan: Plan, spec: Spec, targets: tuple[str, ...]) -> Plan:

@@ -1,0 +1,503 @@
+"""Apply with several workers, IAM-propagation retries, conflict adoption, transient polls.
+
+A Stubber answers in a fixed order, which concurrent workers cannot keep, so these tests use a
+small thread-safe fake of the Lambda mapping API: it keeps mappings with AWS's states, lets each
+test script errors per call, and records when every call started and ended.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from esm_reconcile.apply import PROPAGATION_TIMEOUT, Applier, is_propagation_error
+from esm_reconcile.diff import reconcile_existing
+from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.plan import Change, Plan
+
+ACCOUNT = "123456789012"
+FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:worker"
+OTHER_FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:other"
+ROLE_NOT_READY = (
+    "The provided execution role does not have permissions to call ReceiveMessage on SQS"
+)
+
+
+def queue(i: int | str) -> str:
+    return f"arn:aws:sqs:us-east-1:{ACCOUNT}:q{i}"
+
+
+def error(code: str, message: str, status: int = 400, op: str = "Op") -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        op,
+    )
+
+
+@dataclass
+class Call:
+    op: str
+    uuid: str | None
+    started: float
+    ended: float = 0.0
+
+
+@dataclass
+class FakeLambda:
+    """Mappings by UUID with AWS's states: a mutation leaves the mapping in transition for
+    `settle_polls` Gets; Get of a deleted mapping is ResourceNotFound once it settles."""
+
+    settle_polls: int = 1
+    call_seconds: float = 0.0  # how long each call takes (real time), to make overlap visible
+    mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)  # UUID -> polls until settled
+    deleting: set[str] = field(default_factory=set)
+    calls: list[Call] = field(default_factory=list)
+    # op -> errors to raise on its next calls, in order (then behave normally)
+    script: dict[str, list[ClientError]] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    def _enter(self, op: str, uuid: str | None) -> Call:
+        call = Call(op, uuid, time.monotonic())
+        with self.lock:
+            self.calls.append(call)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            scripted = self.script.get(op)
+            failure = scripted.pop(0) if scripted else None
+        if self.call_seconds:
+            time.sleep(self.call_seconds)
+        if failure is not None:
+            self._leave(call)
+            raise failure
+        return call
+
+    def _leave(self, call: Call) -> None:
+        with self.lock:
+            self.in_flight -= 1
+            call.ended = time.monotonic()
+
+    def add(self, uuid: str, function: str, source: str, state: str = "Enabled", **extra: Any):
+        self.mappings[uuid] = {
+            "UUID": uuid,
+            "FunctionArn": function,
+            "EventSourceArn": source,
+            "EventSourceMappingArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:event-source-mapping:{uuid}",
+            "BatchSize": 10,
+            "MaximumBatchingWindowInSeconds": 0,
+            "FunctionResponseTypes": [],
+            "State": state,
+            **extra,
+        }
+
+    # -- the API ------------------------------------------------------------------------------
+
+    def create_event_source_mapping(self, **request: Any) -> dict[str, Any]:
+        call = self._enter("create", None)
+        try:
+            with self.lock:
+                for item in self.mappings.values():
+                    if (item["FunctionArn"], item["EventSourceArn"]) == (
+                        request["FunctionName"],
+                        request["EventSourceArn"],
+                    ):
+                        raise error(
+                            "ResourceConflictException",
+                            f'An event source mapping with SQS arn (" {item["EventSourceArn"]} '
+                            f'") and function (" worker ") already exists. Please update or '
+                            f"delete the existing mapping with UUID {item['UUID']}",
+                            409,
+                        )
+                uuid = f"00000000-0000-0000-0000-{next(self.ids):012d}"
+                call.uuid = uuid
+                fields = {k: v for k, v in request.items() if k not in ("FunctionName", "Tags")}
+                self.add(uuid, request["FunctionName"], request["EventSourceArn"], **fields)
+                self.mappings[uuid]["State"] = "Creating"
+                self.pending[uuid] = self.settle_polls
+                return dict(self.mappings[uuid])
+        finally:
+            self._leave(call)
+
+    def get_event_source_mapping(self, UUID: str) -> dict[str, Any]:  # noqa: N803
+        call = self._enter("get", UUID)
+        try:
+            with self.lock:
+                if UUID not in self.mappings:
+                    raise error("ResourceNotFoundException", "not found", 404)
+                if self.pending.get(UUID, 0) > 0:
+                    self.pending[UUID] -= 1
+                elif UUID in self.deleting:
+                    del self.mappings[UUID]
+                    self.deleting.discard(UUID)
+                    raise error("ResourceNotFoundException", "not found", 404)
+                else:
+                    item = self.mappings[UUID]
+                    if item["State"] in ("Creating", "Updating", "Enabling"):
+                        item["State"] = "Enabled"
+                return dict(self.mappings[UUID])
+        finally:
+            self._leave(call)
+
+    def update_event_source_mapping(self, UUID: str, **changes: Any) -> dict[str, Any]:  # noqa: N803
+        call = self._enter("update", UUID)
+        try:
+            with self.lock:
+                item = self.mappings[UUID]
+                if item["State"] != "Enabled":
+                    raise error("ResourceInUseException", "Cannot update: in use")
+                item.update(changes)
+                item["State"] = "Updating"
+                self.pending[UUID] = self.settle_polls
+                return dict(item)
+        finally:
+            self._leave(call)
+
+    def delete_event_source_mapping(self, UUID: str) -> dict[str, Any]:  # noqa: N803
+        call = self._enter("delete", UUID)
+        try:
+            with self.lock:
+                if UUID not in self.mappings:
+                    raise error("ResourceNotFoundException", "not found", 404)
+                item = self.mappings[UUID]
+                item["State"] = "Deleting"
+                self.deleting.add(UUID)
+                self.pending[UUID] = self.settle_polls
+                return dict(item)
+        finally:
+            self._leave(call)
+
+    def list_tags(self, Resource: str) -> dict[str, Any]:  # noqa: N803
+        self._leave(self._enter("list_tags", None))
+        return {"Tags": {}}
+
+    def get_paginator(self, name: str) -> Any:
+        fake = self
+
+        class Paginator:
+            def paginate(self, **scope: Any) -> list[dict[str, Any]]:
+                fake._leave(fake._enter("list", None))
+                items = [
+                    dict(m)
+                    for m in fake.mappings.values()
+                    if all(
+                        m.get(k.replace("FunctionName", "FunctionArn")) == v
+                        for k, v in scope.items()
+                    )
+                ]
+                return [{"EventSourceMappings": items}]
+
+        return Paginator()
+
+    def ops(self, op: str) -> list[Call]:
+        return [c for c in self.calls if c.op == op]
+
+
+def create(i: int | str, function: str = FN, **settings: Any) -> Change:
+    return Change(
+        "create",
+        f"worker[{queue(i)}]",
+        function,
+        queue(i),
+        None,
+        kind="sqs",
+        create_request={"FunctionName": function, "EventSourceArn": queue(i), **settings},
+    )
+
+
+def delete(uuid: str, i: int | str) -> Change:
+    return Change("delete", f"worker[{queue(i)}]", FN, queue(i), uuid, kind="sqs")
+
+
+def applier(fake: FakeLambda, **kwargs: Any) -> Applier:
+    kwargs.setdefault("poll_start", 0.001)
+    kwargs.setdefault("poll_max", 0.002)
+    return Applier(fake, **kwargs)
+
+
+# -- concurrency --------------------------------------------------------------------------------
+
+
+def test_independent_creates_overlap_up_to_the_parallelism() -> None:
+    fake = FakeLambda(call_seconds=0.02)
+    result = applier(fake, parallelism=4).apply(Plan([create(i) for i in range(16)]))
+    assert result.ok and len(result.by_status("done")) == 16
+    assert 1 < fake.max_in_flight <= 4
+    assert len(fake.mappings) == 16
+
+
+def test_one_worker_runs_changes_one_after_another() -> None:
+    fake = FakeLambda(call_seconds=0.005)
+    result = applier(fake, parallelism=1).apply(Plan([create(i) for i in range(5)]))
+    assert result.ok and fake.max_in_flight == 1
+
+
+def test_every_delete_is_gone_before_any_create_starts() -> None:
+    fake = FakeLambda(settle_polls=3, call_seconds=0.005)
+    for i in range(6):
+        fake.add(f"old-{i}", FN, queue(i))
+    replace = Change(
+        "replace",
+        f"worker[{queue(0)}]",
+        FN,
+        queue(0),
+        "old-0",
+        kind="sqs",
+        create_request={"FunctionName": FN, "EventSourceArn": queue(0), "BatchSize": 5},
+    )
+    plan = Plan([replace, *[delete(f"old-{i}", i) for i in range(1, 6)]])
+    plan.changes += [create(f"new{i}") for i in range(6)]
+    result = applier(fake, parallelism=8).apply(plan)
+    assert result.ok, [o.message for o in result.outcomes]
+    last_gone = max(c.ended for c in fake.ops("get") if c.uuid and c.uuid.startswith("old-"))
+    first_create = min(c.started for c in fake.ops("create"))
+    assert last_gone <= first_create
+    assert sorted(m["EventSourceArn"] for m in fake.mappings.values()) == sorted(
+        [queue(0)] + [queue(f"new{i}") for i in range(6)]
+    )
+
+
+def test_a_failed_delete_half_never_creates_and_others_finish() -> None:
+    fake = FakeLambda()
+    fake.add("old-0", FN, queue(0))
+    fake.script["delete"] = [error("AccessDeniedException", "not allowed to delete", 403)]
+    replace = Change(
+        "replace",
+        f"worker[{queue(0)}]",
+        FN,
+        queue(0),
+        "old-0",
+        kind="sqs",
+        create_request={"FunctionName": FN, "EventSourceArn": queue(0), "BatchSize": 5},
+    )
+    result = applier(fake, parallelism=3).apply(Plan([replace, create(1), create(2)]))
+    failed = result.by_status("failed")
+    assert [o.change.address for o in failed] == [replace.address]
+    assert "not allowed to delete" in failed[0].message and failed[0].step == "delete"
+    assert len(result.by_status("done")) == 2
+    assert [c for c in fake.ops("create") if c.uuid is None] == []  # no create for queue 0
+    assert fake.mappings["old-0"]["State"] == "Enabled"
+
+
+# -- retries the tool adds to boto3's ---------------------------------------------------------
+
+
+def test_role_not_yet_usable_is_retried_until_it_is() -> None:
+    fake = FakeLambda()
+    fake.script["create"] = [error("InvalidParameterValueException", ROLE_NOT_READY)] * 2
+    messages: list[str] = []
+    result = applier(fake, progress=messages.append).apply(Plan([create(1)]))
+    assert result.ok
+    assert len(fake.ops("create")) == 3
+    assert sum("execution role is not usable yet" in m for m in messages) == 2
+
+
+def test_role_never_usable_fails_after_the_propagation_budget() -> None:
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    fake = FakeLambda()
+    fake.script["create"] = [error("InvalidParameterValueException", ROLE_NOT_READY)] * 1000
+    result = Applier(fake, sleep=sleep, clock=lambda: now[0], poll_start=1, poll_max=10).apply(
+        Plan([create(1)])
+    )
+    assert result.by_status("failed") and ROLE_NOT_READY in result.outcomes[0].message
+    assert PROPAGATION_TIMEOUT <= now[0] <= PROPAGATION_TIMEOUT + 15
+    assert 5 < len(fake.ops("create")) < 40  # backed off, not hammered
+
+
+def test_other_invalid_parameter_errors_fail_at_once() -> None:
+    fake = FakeLambda()
+    fake.script["create"] = [error("InvalidParameterValueException", "Function does not exist")]
+    result = applier(fake).apply(Plan([create(1)]))
+    assert result.by_status("failed") and len(fake.ops("create")) == 1
+    assert "Function does not exist" in result.outcomes[0].message
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (ROLE_NOT_READY, True),
+        ("The role defined for the function cannot be assumed by Lambda.", True),
+        ("Please ensure the role can perform the kafka:DescribeCluster action", True),
+        ("Function does not exist", False),
+    ],
+)
+def test_propagation_messages(message: str, expected: bool) -> None:
+    assert is_propagation_error(error("InvalidParameterValueException", message)) is expected
+    assert not is_propagation_error(error("ResourceConflictException", message))
+
+
+def test_a_throttled_or_failing_poll_polls_again() -> None:
+    fake = FakeLambda(settle_polls=1)
+    fake.script["get"] = [
+        error("TooManyRequestsException", "Rate exceeded", 429),
+        error("ServiceException", "internal", 500),
+    ]
+    result = applier(fake).apply(Plan([create(1)]))
+    assert result.ok and len(fake.ops("get")) >= 4
+
+
+def test_in_use_on_update_waits_for_the_transition_then_updates() -> None:
+    fake = FakeLambda(settle_polls=2)
+    fake.add("u-1", FN, queue(1), state="Updating")
+    fake.pending["u-1"] = 2
+    change = Change(
+        "update",
+        f"worker[{queue(1)}]",
+        FN,
+        queue(1),
+        "u-1",
+        update_request={"UUID": "u-1", "BatchSize": 7},
+    )
+    result = applier(fake).apply(Plan([change]))
+    assert result.ok and fake.mappings["u-1"]["BatchSize"] == 7
+    assert len(fake.ops("update")) == 2
+
+
+# -- ResourceConflictException on create ------------------------------------------------------
+
+
+def test_conflict_with_an_equal_mapping_adopts_it() -> None:
+    """An earlier attempt created it, but its answer was lost: adopt, don't fail or duplicate."""
+    fake = FakeLambda()
+    fake.add("earlier", FN, queue(1), BatchSize=5)
+    messages: list[str] = []
+    result = applier(fake, progress=messages.append).apply(Plan([create(1, BatchSize=5)]))
+    assert result.ok and result.outcomes[0].created_uuid == "earlier"
+    assert not fake.ops("update") and len(fake.mappings) == 1
+    assert any("already exists as earlier; adopting it" in m for m in messages)
+
+
+def test_conflict_with_a_different_mapping_updates_it_to_the_spec() -> None:
+    fake = FakeLambda()
+    fake.add("earlier", FN, queue(1), BatchSize=9)
+    result = applier(fake).apply(Plan([create(1, BatchSize=5)]))
+    assert result.ok and fake.mappings["earlier"]["BatchSize"] == 5
+    assert len(fake.mappings) == 1
+
+
+def test_conflict_with_a_mapping_still_deleting_waits_then_creates() -> None:
+    fake = FakeLambda(settle_polls=2)
+    fake.add("going", FN, queue(1), state="Deleting")
+    fake.deleting.add("going")
+    fake.pending["going"] = 2
+    result = applier(fake).apply(Plan([create(1, BatchSize=5)]))
+    assert result.ok, result.outcomes[0].message
+    assert "going" not in fake.mappings and len(fake.mappings) == 1
+    assert result.outcomes[0].created_uuid != "going"
+
+
+def test_conflict_held_by_another_function_fails_with_aws_words() -> None:
+    fake = FakeLambda()
+    fake.add("theirs", OTHER_FN, queue(1))
+    fake.script["create"] = [
+        error(
+            "ResourceConflictException",
+            'An event source mapping with event source ("b-1:9092") and '
+            'consumerGroupId ("g") already exists. Please update or delete the existing '
+            "mapping with UUID 11111111-2222-3333-4444-555555555555",
+            409,
+        )
+    ]
+    result = applier(fake).apply(Plan([create(1)]))
+    assert result.by_status("failed") and "consumerGroupId" in result.outcomes[0].message
+
+
+def test_conflict_without_a_uuid_in_the_message_finds_the_mapping_by_source() -> None:
+    fake = FakeLambda()
+    fake.add("earlier", FN, queue(1), BatchSize=5)
+    fake.script["create"] = [error("ResourceConflictException", "already exists", 409)]
+    result = applier(fake).apply(Plan([create(1, BatchSize=5)]))
+    assert result.ok and result.outcomes[0].created_uuid == "earlier"
+    assert len(fake.ops("list")) == 1
+
+
+def test_conflict_that_only_a_replace_resolves_is_reported_not_carried_out() -> None:
+    fake = FakeLambda()
+    kinesis = f"arn:aws:kinesis:us-east-1:{ACCOUNT}:stream/s"
+    fake.add("earlier", FN, kinesis, StartingPosition="LATEST", BatchSize=100)
+    change = Change(
+        "create",
+        f"worker[{kinesis}]",
+        FN,
+        kinesis,
+        None,
+        kind="kinesis",
+        create_request={
+            "FunctionName": FN,
+            "EventSourceArn": kinesis,
+            "StartingPosition": "TRIM_HORIZON",
+        },
+    )
+    result = applier(fake).apply(Plan([change]))
+    assert result.by_status("failed")
+    assert "starting_position" in result.outcomes[0].message
+    assert "plan again" in result.outcomes[0].message
+    assert not fake.ops("delete") and "earlier" in fake.mappings
+
+
+def test_reconcile_existing_is_none_for_an_equal_mapping_and_an_update_otherwise() -> None:
+    change = create(1, BatchSize=5, Tags={"team": "a"})
+    response = {
+        "UUID": "u",
+        "FunctionArn": FN,
+        "EventSourceArn": queue(1),
+        "EventSourceMappingArn": "arn:esm:u",
+        "BatchSize": 5,
+        "MaximumBatchingWindowInSeconds": 0,
+        "FunctionResponseTypes": [],
+        "State": "Enabled",
+    }
+    live = LiveMapping.from_response(response)
+    live.tags = {"team": "a"}
+    assert reconcile_existing(change, live) is None
+    live = LiveMapping.from_response({**response, "BatchSize": 8, "State": "Disabled"})
+    live.tags = {}
+    rest = reconcile_existing(change, live)
+    assert rest is not None and rest.action == "update"
+    assert rest.update_request == {"UUID": "u", "BatchSize": 5, "Enabled": True}
+    assert rest.tag_changes == {"arn": "arn:esm:u", "set": {"team": "a"}, "remove": []}
+
+
+# -- interrupts ---------------------------------------------------------------------------------
+
+
+def test_stop_wakes_waiting_workers_and_skips_what_has_not_started() -> None:
+    fake = FakeLambda(settle_polls=10_000)  # never settles: workers sit in their waits
+    runner = Applier(fake, poll_start=30, poll_max=30, parallelism=2)
+    plan = Plan([create(i) for i in range(6)])
+    results: list[Any] = []
+    thread = threading.Thread(target=lambda: results.append(runner.apply(plan)))
+    started = time.monotonic()
+    thread.start()
+    _wait_for(lambda: len(fake.ops("create")) >= 2)
+    runner.stop.set()
+    thread.join(timeout=10)
+    assert not thread.is_alive() and time.monotonic() - started < 10  # not 30 s sleeps
+    result = results[0]
+    assert result.interrupted and not result.ok
+    statuses = [o.status for o in result.outcomes]
+    assert statuses.count("skipped") == 6
+    assert len(fake.ops("create")) == 2  # nothing new started after the stop
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)
