@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
@@ -29,6 +29,8 @@ from .aws import describe_error, error_code
 from .diff import reconcile_existing
 from .live_state import LiveMapping
 from .plan import Change, Plan
+
+T = TypeVar("T")
 
 CREATE_TIMEOUT = 600.0
 UPDATE_TIMEOUT = 600.0
@@ -182,12 +184,7 @@ class Applier:
             return []
         workers = min(self.parallelism, len(changes))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="esm-apply") as pool:
-            futures = [pool.submit(self._run, phase, change) for change in changes]
-            pending: set[Future[Outcome]] = set(futures)
-            while pending:
-                # A short timeout keeps the main thread free to take Ctrl-C between waits.
-                _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-            return [f.result() for f in futures]
+            return results_of([pool.submit(self._run, phase, change) for change in changes])
 
     def _run(self, phase: str, change: Change) -> Outcome:
         if self.stop_requested:
@@ -392,6 +389,31 @@ class Applier:
                 if error_code(exc) == "ResourceNotFoundException":
                     return
                 raise
+
+
+def results_of(futures: list[Future[T]]) -> list[T]:
+    """Wait for all, in a loop with a short timeout: the main thread stays free to take a
+    Ctrl-C between waits (a plain wait could hold the signal until every worker is done)."""
+    pending = set(futures)
+    while pending:
+        _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+    return [f.result() for f in futures]
+
+
+def apply_all(runs: list[tuple[Applier, Plan]], stop: threading.Event) -> ApplyResult:
+    """Apply the plans of several regions or accounts at once, one thread each (each Applier
+    has its own clients and rate limit); one Ctrl-C stops them all through `stop`."""
+    if len(runs) == 1:
+        applier, plan = runs[0]
+        return applier.apply(plan)
+    with (
+        interruptible(stop, runs[0][0].progress),
+        ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="esm-scope") as pool,
+    ):
+        results = results_of([pool.submit(a.apply, p) for a, p in runs])
+    return ApplyResult(
+        [o for r in results for o in r.outcomes], any(r.interrupted for r in results)
+    )
 
 
 @contextmanager

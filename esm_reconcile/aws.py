@@ -73,6 +73,14 @@ class AwsContext:
         return self._identity
 
 
+def default_region(profile: str | None = None) -> str | None:
+    """The region boto3 would use for this profile (environment, then config); no API call."""
+    try:
+        return boto3.Session(profile_name=profile).region_name
+    except BotoCoreError as exc:
+        raise EsmError(f"AWS configuration: {exc}") from None
+
+
 def connect(
     region: str | None = None,
     profile: str | None = None,

@@ -8,13 +8,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .errors import EsmError, SpecErrors
 from .loader import expand_paths
 from .plan import Plan
+
+if TYPE_CHECKING:
+    from .aws import AwsContext
+    from .reconcile import Scope
 from .render import render, summary_line
 from .validate import Spec, load_spec
 
@@ -88,32 +92,69 @@ def _load(paths: tuple[str, ...]) -> Spec:
 
 
 @contextmanager
-def _aws(opts: Options, spec: Spec) -> Iterator[Any]:
-    from .aws import connect
+def _connected(opts: Options, spec: Spec) -> Iterator[list[tuple[Scope, AwsContext]]]:
+    """Each group of files (by region and profile) with its own clients and rate limit."""
+    from .aws import connect, default_region
+    from .reconcile import split_by_scope
 
-    region = opts.region or next((f.region for f in spec.files if f.region), None)
     context: Any = nullcontext()
     if opts.sandbox:
-        from .sandbox import sandbox
-
+        region = opts.region or next((f.region for f in spec.files if f.region), None)
         region = region or "us-east-1"
-        sources = []
-        for m in spec.mappings():
-            sources.append(m.settings.get("event_source_arn"))
-            sources.append(
-                ((m.settings.get("destination_config") or {}).get("on_failure") or {}).get(
-                    "destination"
-                )
-            )
-        account = next((f.account_id for f in spec.files if f.account_id), None)
-        context = sandbox(
-            list(spec.functions), [s for s in sources if s], region, account_id=account
-        )
-        click.echo(f"sandbox: embedded AWS emulator for {region}, seeded from the spec", err=True)
+        # The sandbox hosts one account with the ambient test credentials: no profiles.
+        scopes = split_by_scope(spec, region, None, lambda _profile: region)
+        for scope in scopes:
+            scope.profile = None
+        context = _sandbox_for(spec, scopes, region)
+    else:
+        scopes = split_by_scope(spec, opts.region, opts.profile, default_region)
     with context:
-        yield connect(
-            region=region, profile=None if opts.sandbox else opts.profile, max_rps=opts.max_rps
+        contexts = [
+            connect(region=scope.region, profile=scope.profile, max_rps=opts.max_rps)
+            for scope in scopes
+        ]
+        if len(scopes) > 1:
+            click.echo(
+                f"{len(scopes)} regions/accounts, planned and applied concurrently: "
+                + ", ".join(scope.name for scope in scopes),
+                err=True,
+            )
+        yield list(zip(scopes, contexts, strict=True))
+
+
+def _sandbox_for(spec: Spec, scopes: list[Scope], region: str) -> Any:
+    """The embedded emulator, seeded with every function and source the spec names."""
+    from .sandbox import choose_account, parse_arn, parse_function_ref, sandbox
+
+    sources = []
+    for m in spec.mappings():
+        sources.append(m.settings.get("event_source_arn"))
+        sources.append(
+            ((m.settings.get("destination_config") or {}).get("on_failure") or {}).get(
+                "destination"
+            )
         )
+    sources = [s for s in sources if s]
+    account_id = next((f.account_id for f in spec.files if f.account_id), None)
+    refs = list(spec.functions)
+    if len({scope.region for scope in scopes}) > 1:
+        # A bare function name means "in its file's region": name the region for the seeder.
+        account = choose_account(
+            account_id,
+            [parse_function_ref(r, region) for r in refs],
+            [a for a in map(parse_arn, sources) if a],
+        )
+        refs = []
+        for scope in scopes:
+            for ref in scope.spec.functions:
+                parsed = parse_function_ref(ref, scope.region or region)
+                qualifier = f":{parsed.qualifier}" if parsed.qualifier else ""
+                refs.append(
+                    f"arn:aws:lambda:{parsed.region}:{parsed.account or account}:function:"
+                    f"{parsed.name}{qualifier}"
+                )
+    click.echo(f"sandbox: embedded AWS emulator for {region}, seeded from the spec", err=True)
+    return sandbox(refs, sources, region, account_id=account_id)
 
 
 def _show(plan: Plan, fmt: str, opts: Options) -> None:
@@ -187,11 +228,23 @@ def plan(
 ) -> None:
     """Read live state and print what apply would change. Changes nothing."""
     from . import saved_plan
-    from .reconcile import plan_with_context
+    from .reconcile import merge_plans, plan_scopes, plan_with_context
 
     spec = _load(paths)
-    with _aws(opts, spec) as aws:
-        result, live, managed = plan_with_context(spec, aws, targets)
+    with _connected(opts, spec) as connected:
+        if out and len(connected) > 1:
+            raise EsmError(
+                "--out saves the plan of one region and account, and these specs go to "
+                + ", ".join(scope.name for scope, _ in connected)
+                + ": plan each into its own file (-f with that region's files)"
+            )
+        if out:
+            scope, aws = connected[0]
+            result, live, managed = plan_with_context(spec, aws, targets)
+        else:
+            result = merge_plans(
+                plan_scopes([s for s, _ in connected], [a for _, a in connected], targets)
+            )
     _show(result, fmt, opts)
     if out:
         functions, mappings = saved_plan.observe(live, set(managed.values()))
@@ -243,17 +296,19 @@ def apply(
         sys.exit(_apply_saved(opts, planfile, fmt, auto_approve, detailed_exitcode, parallelism))
     if not paths:
         raise click.UsageError("give -f PATH (spec files) or a PLANFILE")
-    from .reconcile import make_plan
+    from .reconcile import merge_plans, plan_scopes
 
     spec = _load(paths)
-    with _aws(opts, spec) as aws:
-        result = make_plan(spec, aws, targets)
+    with _connected(opts, spec) as connected:
+        contexts = [aws for _, aws in connected]
+        plans = plan_scopes([scope for scope, _ in connected], contexts, targets)
+        result = merge_plans(plans)
         _show(result, fmt, opts)
         _step_summary(result)
         if not result.has_changes:
             return
         _confirm(auto_approve)
-        code = _execute(result, aws, detailed_exitcode, parallelism)
+        code = _execute(list(zip(plans, contexts, strict=True)), detailed_exitcode, parallelism)
     sys.exit(code)
 
 
@@ -284,7 +339,7 @@ def _apply_saved(
     if not result.has_changes:
         return 0
     _confirm(auto_approve)
-    return _execute(result, aws, detailed_exitcode, parallelism)
+    return _execute([(result, aws)], detailed_exitcode, parallelism)
 
 
 def _confirm(auto_approve: bool) -> None:
@@ -303,18 +358,35 @@ def _confirm(auto_approve: bool) -> None:
 
 
 def _execute(
-    plan: Plan, aws: Any, detailed_exitcode: bool, parallelism: int = DEFAULT_PARALLELISM
+    runs: list[tuple[Plan, AwsContext]],
+    detailed_exitcode: bool,
+    parallelism: int = DEFAULT_PARALLELISM,
 ) -> int:
-    from .apply import Applier
+    import threading
 
-    def progress(message: str) -> None:
-        click.echo(message, err=True)
+    from .apply import Applier, apply_all
 
-    # On a terminal, show how long each wait has taken; in logs, one line per action only.
-    waiting = progress if sys.stderr.isatty() else None
-    result = Applier(
-        aws.lambda_client, progress=progress, waiting=waiting, parallelism=parallelism
-    ).apply(plan)
+    def reporter(prefix: str) -> Any:
+        def progress(message: str) -> None:
+            click.echo(prefix + message, err=True)
+
+        return progress
+
+    stop = threading.Event()  # one Ctrl-C stops every region
+    appliers = []
+    for plan, aws in runs:
+        progress = reporter(f"[{aws.region}] " if len(runs) > 1 else "")
+        # On a terminal, show how long each wait has taken; in logs, one line per action only.
+        waiting = progress if sys.stderr.isatty() else None
+        applier = Applier(
+            aws.lambda_client,
+            progress=progress,
+            waiting=waiting,
+            parallelism=parallelism,
+            stop=stop,
+        )
+        appliers.append((applier, plan))
+    result = apply_all(appliers, stop)
     done = result.by_status("done")
     counts = {
         a: sum(1 for o in done if o.change.action == a)
@@ -402,20 +474,21 @@ def schema() -> None:
 @click.pass_obj
 def demo(opts: Options, paths: tuple[str, ...]) -> None:
     """In the sandbox: plan, apply, then plan again (which says No changes.)."""
-    from .reconcile import make_plan
+    from .reconcile import merge_plans, plan_scopes
 
     opts.sandbox = True
     spec = _load(paths)
-    with _aws(opts, spec) as aws:
+    with _connected(opts, spec) as connected:
+        scopes, contexts = [s for s, _ in connected], [a for _, a in connected]
         click.echo("== esm plan")
-        first = make_plan(spec, aws)
-        _show(first, "text", opts)
+        plans = plan_scopes(scopes, contexts)
+        _show(merge_plans(plans), "text", opts)
         click.echo("\n== esm apply --auto-approve")
-        code = _execute(first, aws, detailed_exitcode=False)
+        code = _execute(list(zip(plans, contexts, strict=True)), detailed_exitcode=False)
         if code:
             sys.exit(code)
         click.echo("\n== esm plan (again)")
-        second = make_plan(spec, aws)
+        second = merge_plans(plan_scopes(scopes, contexts))
         _show(second, "text", opts)
         if second.has_changes:
             raise EsmError("the second plan still has changes: " + summary_line(second))

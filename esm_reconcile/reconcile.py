@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 from .aws import AwsContext
@@ -11,7 +14,7 @@ from .live import LiveReader
 from .live_state import LiveMapping
 from .plan import Plan
 from .saved_plan import moved
-from .validate import Spec
+from .validate import Spec, SpecFile
 
 
 def check_account(spec: Spec, aws: AwsContext) -> None:
@@ -25,8 +28,7 @@ def check_account(spec: Spec, aws: AwsContext) -> None:
             )
 
 
-def apply_targets(plan: Plan, spec: Spec, targets: tuple[str, ...]) -> Plan:
-    """Keep only the changes a --target names: a function as the spec names it, or an address."""
+def check_targets(spec: Spec, targets: tuple[str, ...]) -> None:
     unknown = [t for t in targets if function_of_address(t) not in spec.functions]
     if unknown:
         raise EsmError(
@@ -34,6 +36,12 @@ def apply_targets(plan: Plan, spec: Spec, targets: tuple[str, ...]) -> Plan:
             + ", ".join(unknown)
             + " (use a function as the spec names it, or an address as the plan prints it)"
         )
+
+
+def apply_targets(plan: Plan, spec: Spec, targets: tuple[str, ...], checked: bool = False) -> Plan:
+    """Keep only the changes a --target names: a function as the spec names it, or an address."""
+    if not checked:
+        check_targets(spec, targets)
     plan.changes = [
         c for c in plan.changes if c.address in targets or function_of_address(c.address) in targets
     ]
@@ -44,12 +52,14 @@ def apply_targets(plan: Plan, spec: Spec, targets: tuple[str, ...]) -> Plan:
     return plan
 
 
-def make_plan(spec: Spec, aws: AwsContext, targets: tuple[str, ...] = ()) -> Plan:
-    return plan_with_context(spec, aws, targets)[0]
+def make_plan(
+    spec: Spec, aws: AwsContext, targets: tuple[str, ...] = (), checked: bool = False
+) -> Plan:
+    return plan_with_context(spec, aws, targets, checked)[0]
 
 
 def plan_with_context(
-    spec: Spec, aws: AwsContext, targets: tuple[str, ...] = ()
+    spec: Spec, aws: AwsContext, targets: tuple[str, ...] = (), checked: bool = False
 ) -> tuple[Plan, list[LiveMapping], dict[str, str]]:
     """The plan, the live mappings it was made from, and the managed functions (label → ARN)."""
     check_account(spec, aws)
@@ -70,7 +80,7 @@ def plan_with_context(
 
     plan = diff(functions, live)
     if targets:
-        apply_targets(plan, spec, targets)
+        apply_targets(plan, spec, targets, checked)
     plan.region = aws.region
     plan.account = aws.identity()["account"]
 
@@ -106,3 +116,97 @@ def check_saved_plan(document: dict[str, Any], aws: AwsContext) -> list[str]:
         if seen is not None and seen.get("tags") is not None:
             reader.read_tags(mapping)
     return moved(document, live)
+
+
+# -- several regions or accounts in one run ---------------------------------------------------
+
+
+@dataclass
+class Scope:
+    """The files of one run that go to one region with one set of credentials."""
+
+    region: str | None  # None: boto3 finds none; connect() says so
+    profile: str | None
+    spec: Spec
+
+    @property
+    def name(self) -> str:
+        return (self.region or "(no region)") + (
+            f" (profile {self.profile})" if self.profile else ""
+        )
+
+
+def split_by_scope(
+    spec: Spec,
+    region: str | None,
+    profile: str | None,
+    region_of_profile: Callable[[str | None], str | None],
+) -> list[Scope]:
+    """Group files by where they go: a file's own region and profile, else the command line's,
+    else the AWS config's (`region_of_profile`, no API call)."""
+    grouped: dict[tuple[str | None, str | None], list[SpecFile]] = {}
+    for spec_file in spec.files:
+        file_profile = spec_file.profile or profile
+        file_region = spec_file.region or region or region_of_profile(file_profile)
+        grouped.setdefault((file_region, file_profile), []).append(spec_file)
+    scopes = [Scope(r, p, Spec(files)) for (r, p), files in grouped.items()]
+    _check_owners(scopes)
+    return scopes
+
+
+def _check_owners(scopes: list[Scope]) -> None:
+    """Two files of one region (once regions are resolved) managing one function would fight."""
+    owners: dict[tuple[str | None, str | None, str], str] = {}
+    for scope in scopes:
+        for spec_file in scope.spec.files:
+            for function in spec_file.functions:
+                key = (scope.region, scope.profile, function)
+                first = owners.setdefault(key, spec_file.path)
+                if first != spec_file.path:
+                    raise EsmError(
+                        f"{spec_file.path}: function {function} in {scope.name} is also managed "
+                        f"by {first}; one file must own it"
+                    )
+
+
+def check_distinct_accounts(scopes: list[Scope], contexts: list[AwsContext]) -> None:
+    """Two profiles may reach one account: a function then still has one owner per region."""
+    owners: dict[tuple[str, str, str], str] = {}
+    for scope, aws in zip(scopes, contexts, strict=True):
+        account = aws.identity()["account"]
+        for function in scope.spec.functions:
+            key = (account, aws.region, function)
+            first = owners.setdefault(key, scope.name)
+            if first != scope.name:
+                raise EsmError(
+                    f"function {function} in account {account} region {aws.region} is managed "
+                    f"through both {first} and {scope.name}; one file must own it"
+                )
+
+
+def plan_scopes(
+    scopes: list[Scope], contexts: list[AwsContext], targets: tuple[str, ...] = ()
+) -> list[Plan]:
+    """Plan every scope, concurrently: each has its own clients and rate limit."""
+    if targets:
+        check_targets(Spec([f for s in scopes for f in s.spec.files]), targets)
+    check_distinct_accounts(scopes, contexts)
+    if len(scopes) == 1:
+        return [make_plan(scopes[0].spec, contexts[0], targets, checked=True)]
+    with ThreadPoolExecutor(max_workers=len(scopes), thread_name_prefix="esm-plan") as pool:
+        futures = [
+            pool.submit(make_plan, scope.spec, aws, targets, True)
+            for scope, aws in zip(scopes, contexts, strict=True)
+        ]
+        return [f.result() for f in futures]
+
+
+def merge_plans(plans: list[Plan]) -> Plan:
+    """One plan to show for several regions: changes in scope order, warnings named by region."""
+    if len(plans) == 1:
+        return plans[0]
+    merged = Plan(region=None, account=None)
+    for plan in plans:
+        merged.changes.extend(plan.changes)
+        merged.warnings.extend(f"{plan.region}: {w}" for w in plan.warnings)
+    return merged

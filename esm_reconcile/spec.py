@@ -394,6 +394,13 @@ class SpecDocument(ApiModel):
     account_id: str | None = Field(
         None, description="Refuse to run against any other account.", pattern=r"^\d{12}$"
     )
+    profile: str | None = Field(
+        None,
+        description="AWS shared-config profile for this file's account; else --profile, else "
+        "the default credential chain. Files of different regions or profiles are planned and "
+        "applied concurrently, each with its own rate limit.",
+        min_length=1,
+    )
     defaults: MappingSpec | None = Field(
         None, description="Merged into every mapping; a mapping's own keys win."
     )

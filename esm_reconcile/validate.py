@@ -55,6 +55,7 @@ class SpecFile:
     path: str
     region: str | None
     account_id: str | None
+    profile: str | None = None
     functions: dict[str, list[DesiredMapping]] = field(default_factory=dict)
     function_lines: dict[str, int] = field(default_factory=dict)
 
@@ -148,7 +149,7 @@ def validate_loaded(
         functions: dict[str, list[tuple[MappingSpec | None, set[str]]]] = {
             name: [(item, set()) for item in items] for name, items in document.functions.items()
         }
-        region, account_id = document.region, document.account_id
+        region, account_id, profile = document.region, document.account_id, document.profile
     except ValidationError as exc:
         errors.extend(_pydantic_errors(loaded, exc))
         # Still check the per-kind rules of every mapping whose shape is right, so one run
@@ -160,9 +161,9 @@ def validate_loaded(
             for name, items in (raw_functions.items() if isinstance(raw_functions, dict) else ())
             if isinstance(items, list)
         }
-        region = account_id = None
+        region = account_id = profile = None
 
-    spec_file = SpecFile(loaded.path, region, account_id)
+    spec_file = SpecFile(loaded.path, region, account_id, profile)
     defaults = raw_defaults.model_dump(exclude_unset=True) if raw_defaults else {}
     if "event_source_arn" in defaults or "self_managed_event_source" in defaults:
         errors.append(
@@ -277,12 +278,14 @@ def _check_function_ref(ref: str) -> str | None:
 
 
 def _cross_file_errors(files: list[SpecFile]) -> list[SpecError]:
-    """A function managed by two files of one region would be fought over; refuse it."""
+    """A function managed by two files of one region would be fought over; refuse it.
+    (Files whose region or profile is left to the command line are checked again once those
+    are resolved: reconcile.split_by_scope.)"""
     errors: list[SpecError] = []
-    owner: dict[tuple[str | None, str], SpecFile] = {}
+    owner: dict[tuple[str | None, str | None, str], SpecFile] = {}
     for spec_file in files:
         for function in spec_file.functions:
-            key = (spec_file.region, function)
+            key = (spec_file.region, spec_file.profile, function)
             if key in owner and owner[key] is not spec_file:
                 errors.append(
                     SpecError(
@@ -326,28 +329,6 @@ def _cross_file_errors(files: list[SpecFile]) -> list[SpecError]:
                     )
                 )
             groups.setdefault(key, desired)
-    regions = {f.region for f in files}
-    if len(regions) > 1:
-        errors.append(
-            SpecError(
-                files[0].path,
-                1,
-                "region",
-                "spec files name different regions ("
-                + ", ".join(sorted(r or "(default)" for r in regions))
-                + "); plan each region separately",
-            )
-        )
-    accounts = {f.account_id for f in files if f.account_id}
-    if len(accounts) > 1:
-        errors.append(
-            SpecError(
-                files[0].path,
-                1,
-                "account_id",
-                "spec files name different accounts; plan each separately",
-            )
-        )
     return errors
 
 

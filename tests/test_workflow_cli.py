@@ -26,8 +26,8 @@ def esm(
         AWS_CONFIG_FILE=os.devnull,
         AWS_SHARED_CREDENTIALS_FILE=os.devnull,
         PYTHONPATH=str(REPO_ROOT),
-        **extra_env,
     )
+    env.update(extra_env)
     if endpoint:
         env["AWS_ENDPOINT_URL"] = endpoint
     return subprocess.run(

@@ -1,0 +1,201 @@
+"""Spec files for several regions or accounts in one run: grouped, planned and applied each with
+its own clients and rate limit, concurrently; one owner per function and region."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from esm_reconcile.errors import EsmError
+from esm_reconcile.reconcile import split_by_scope
+from esm_reconcile.validate import load_spec
+from tests.test_workflow_cli import esm
+
+ACCOUNT = "123456789012"
+REGIONS = ("us-east-1", "eu-west-1")
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("handler.py", "def handler(event, context):\n    return None\n")
+    return buf.getvalue()
+
+
+def seed_region(endpoint: str, region: str, function: str, queue: str) -> str:
+    """A function and a queue in `region` of the moto server; returns the queue ARN."""
+    iam = boto3.client("iam", region_name=region, endpoint_url=endpoint)
+    try:
+        role = iam.get_role(RoleName="esm-multi")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        role = iam.create_role(RoleName="esm-multi", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    boto3.client("lambda", region_name=region, endpoint_url=endpoint).create_function(
+        FunctionName=function,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": _zip()},
+    )
+    sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint)
+    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
+    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+
+
+def write(path: Path, functions: dict[str, Any], **top: Any) -> Path:
+    path.write_text(json.dumps({"version": 1, **top, "functions": functions}), encoding="utf-8")
+    return path
+
+
+def live(endpoint: str, region: str) -> list[dict[str, Any]]:
+    client = boto3.client("lambda", region_name=region, endpoint_url=endpoint)
+    return client.list_event_source_mappings()["EventSourceMappings"]
+
+
+def test_two_regions_are_planned_and_applied_in_one_run(moto_server: str, tmp_path: Path) -> None:
+    queues = {r: seed_region(moto_server, r, "orders", f"orders-{r}") for r in REGIONS}
+    files = [
+        write(
+            tmp_path / f"{r}.yaml",
+            {"orders": [{"event_source_arn": queues[r], "batch_size": 5}]},
+            region=r,
+        )
+        for r in REGIONS
+    ]
+    plan = esm("plan", "-f", tmp_path, "--format", "json", endpoint=moto_server)
+    assert plan.returncode == 0, plan.stderr
+    assert "2 regions/accounts" in plan.stderr
+    changes = json.loads(plan.stdout)["changes"]
+    assert sorted(c["function_arn"] for c in changes) == sorted(
+        f"arn:aws:lambda:{r}:{ACCOUNT}:function:orders" for r in REGIONS
+    )
+
+    applied = esm(
+        "apply", "--auto-approve", *[a for f in files for a in ("-f", f)], endpoint=moto_server
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert "[eu-west-1] orders[" in applied.stderr and "[us-east-1] orders[" in applied.stderr
+    for region in REGIONS:
+        (mapping,) = live(moto_server, region)
+        assert mapping["EventSourceArn"] == queues[region] and mapping["BatchSize"] == 5
+        assert mapping["FunctionArn"].startswith(f"arn:aws:lambda:{region}:")
+
+    again = esm("plan", "-f", tmp_path, "--detailed-exitcode", endpoint=moto_server)
+    assert again.returncode == 0 and "No changes." in again.stdout, again.stdout + again.stderr
+
+
+def test_a_file_without_region_takes_the_command_lines(moto_server: str, tmp_path: Path) -> None:
+    queue = seed_region(moto_server, "eu-west-1", "orders", "orders-eu")
+    write(tmp_path / "eu.yaml", {"orders": [{"event_source_arn": queue}]})
+    applied = esm(
+        "--region", "eu-west-1", "apply", "--auto-approve", "-f", tmp_path, endpoint=moto_server
+    )
+    assert applied.returncode == 0, applied.stderr
+    assert len(live(moto_server, "eu-west-1")) == 1 and not live(moto_server, "us-east-1")
+
+
+def test_one_function_in_two_files_of_one_resolved_region_is_refused(
+    moto_server: str, tmp_path: Path
+) -> None:
+    queue = seed_region(moto_server, "us-east-1", "orders", "orders-q")
+    write(tmp_path / "a.yaml", {"orders": [{"event_source_arn": queue}]}, region="us-east-1")
+    write(tmp_path / "b.yaml", {"orders": []})  # region from AWS_DEFAULT_REGION: us-east-1
+    result = esm("apply", "--auto-approve", "-f", tmp_path, endpoint=moto_server)
+    assert result.returncode == 1
+    assert "function orders in us-east-1 is also managed by" in result.stderr
+    assert not live(moto_server, "us-east-1")
+
+
+def test_saving_a_plan_of_two_regions_is_refused_with_a_way_out(
+    moto_server: str, tmp_path: Path
+) -> None:
+    for region in REGIONS:
+        write(tmp_path / f"{region}.yaml", {"orders": []}, region=region)
+    result = esm("plan", "-f", tmp_path, "--out", tmp_path / "p.json", endpoint=moto_server)
+    assert result.returncode == 1 and "plan each into its own file" in result.stderr
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_two_profiles_reaching_one_account_may_not_share_a_function(
+    moto_server: str, tmp_path: Path
+) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile blue]\nregion = us-east-1\n[profile green]\nregion = us-east-1\n")
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[blue]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+        "[green]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    write(specs / "blue.yaml", {"orders": []}, profile="blue")
+    write(specs / "green.yaml", {"orders": []}, profile="green")
+    env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+    result = esm("plan", "-f", specs, endpoint=moto_server, **env)
+    assert result.returncode == 1
+    assert "managed through both us-east-1 (profile blue) and us-east-1 (profile green)" in (
+        result.stderr
+    )
+
+    write(specs / "green.yaml", {"payments": []}, profile="green")
+    result = esm("plan", "-f", specs, endpoint=moto_server, **env)
+    assert result.returncode == 0 and "No changes." in result.stdout, result.stderr
+
+
+def test_the_sandbox_seeds_and_serves_every_region(tmp_path: Path) -> None:
+    for region in REGIONS:
+        write(
+            tmp_path / f"{region}.yaml",
+            {"orders": [{"event_source_arn": f"arn:aws:sqs:{region}:{ACCOUNT}:orders"}]},
+            region=region,
+        )
+    result = esm("demo", "-f", tmp_path, endpoint=None)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Plan: 2 to create" in result.stdout
+    assert result.stdout.rstrip().endswith("No changes.")
+
+
+def test_split_by_scope_groups_files_by_resolved_region_and_profile(tmp_path: Path) -> None:
+    paths = [
+        write(tmp_path / "a.yaml", {"a": []}, region="eu-west-1"),
+        write(tmp_path / "b.yaml", {"b": []}),
+        write(tmp_path / "c.yaml", {"c": []}, region="us-east-1"),
+        write(tmp_path / "d.yaml", {"d": []}, profile="ops"),
+    ]
+    spec = load_spec(list(paths))
+    scopes = split_by_scope(spec, None, None, lambda profile: "us-east-1")
+    grouped = {
+        (s.region, s.profile): sorted(Path(f.path).name for f in s.spec.files) for s in scopes
+    }
+    assert grouped == {
+        ("eu-west-1", None): ["a.yaml"],
+        ("us-east-1", None): ["b.yaml", "c.yaml"],
+        ("us-east-1", "ops"): ["d.yaml"],
+    }
+    # --region fills in only where a file names none; a --profile likewise.
+    scopes = split_by_scope(spec, "ap-south-1", "dev", lambda profile: None)
+    assert {(s.region, s.profile) for s in scopes} == {
+        ("eu-west-1", "dev"),
+        ("ap-south-1", "dev"),
+        ("us-east-1", "dev"),
+        ("ap-south-1", "ops"),
+    }
+
+
+def test_split_by_scope_refuses_one_function_twice_in_a_resolved_region(tmp_path: Path) -> None:
+    spec = load_spec(
+        [
+            write(tmp_path / "a.yaml", {"orders": []}, region="us-east-1"),
+            write(tmp_path / "b.yaml", {"orders": []}),
+        ]
+    )
+    with pytest.raises(EsmError, match="also managed by"):
+        split_by_scope(spec, None, None, lambda profile: "us-east-1")
+    assert len(split_by_scope(spec, None, None, lambda profile: "eu-west-1")) == 2
