@@ -5,13 +5,19 @@ from __future__ import annotations
 import os
 import socket
 import sys
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from esm_reconcile.errors import EsmError
-from esm_reconcile.sandbox import sandbox
+from esm_reconcile.sandbox import MappingIdentity, WSGIApp, sandbox
 
 pytest.importorskip("moto.server")
 
@@ -165,3 +171,287 @@ def test_sandbox_pages_list_like_aws() -> None:
         assert [len(p["EventSourceMappings"]) for p in pages] == [2, 2, 1]
         assert {m["EventSourceArn"] for p in pages for m in p["EventSourceMappings"]} == set(queues)
         assert len(log) == 3
+
+
+# -- AWS-like behaviour: duplicates, transitions, quota, latency --------------------------------
+
+# `max_attempts` counts retries (1 still retries once); this is one attempt and no retry.
+NO_RETRIES = Config(retries={"total_max_attempts": 1})
+SETTLE_S = 0.6  # long enough for a few calls on a busy machine, short enough for a fast suite
+MAPPINGS = "/2015-03-31/event-source-mappings"
+
+
+def settle(since: float) -> None:
+    """Sleep until `since` + SETTLE_S has passed, with a little slack."""
+    time.sleep(max(0.0, since + SETTLE_S - time.monotonic()) + 0.05)
+
+
+def states(lam: Any) -> list[str]:
+    return [m["State"] for m in lam.list_event_source_mappings()["EventSourceMappings"]]
+
+
+def test_duplicate_create_is_a_resource_conflict_naming_the_existing_uuid() -> None:
+    other_queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:other-queue"
+    with sandbox(["dup", "dup:live"], [QUEUE, other_queue, STREAM], REGION):
+        lam = boto3.client("lambda", config=NO_RETRIES)
+        first = lam.create_event_source_mapping(FunctionName="dup", EventSourceArn=QUEUE)
+        # A name and the unqualified ARN are the same function.
+        for function in ("dup", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:dup"):
+            with pytest.raises(ClientError) as caught:
+                lam.create_event_source_mapping(FunctionName=function, EventSourceArn=QUEUE)
+            answer = caught.value.response
+            assert answer["ResponseMetadata"]["HTTPStatusCode"] == 409
+            assert answer["Error"]["Code"] == "ResourceConflictException"
+            assert answer["Error"]["Message"] == (
+                f'An event source mapping with SQS arn (" {QUEUE} ") and function (" dup ") '
+                "already exists. Please update or delete the existing mapping with UUID "
+                + first["UUID"]
+            )
+        # A qualified function is another function; a stream has AWS's other wording.
+        live = lam.create_event_source_mapping(FunctionName="dup:live", EventSourceArn=QUEUE)
+        kinesis = lam.create_event_source_mapping(
+            FunctionName="dup", EventSourceArn=STREAM, StartingPosition="LATEST"
+        )
+        with pytest.raises(lam.exceptions.ResourceConflictException) as caught:
+            lam.create_event_source_mapping(
+                FunctionName="dup", EventSourceArn=STREAM, StartingPosition="LATEST"
+            )
+        assert caught.value.response["Error"]["Message"] == (
+            f'The event source arn (" {STREAM} ") and function (" dup ") provided mapping '
+            f"already exists. Please update or delete the existing mapping with UUID {kinesis['UUID']}"
+        )
+        # Retargeting onto an existing pair is a duplicate too.
+        with pytest.raises(lam.exceptions.ResourceConflictException, match=first["UUID"]):
+            lam.update_event_source_mapping(UUID=live["UUID"], FunctionName="dup")
+
+        # Found in moto's state, so a mapping made straight in moto's backend counts too.
+        from moto.awslambda.models import lambda_backends
+
+        behind = lambda_backends[ACCOUNT][REGION].create_event_source_mapping(
+            {"FunctionName": "dup", "EventSourceArn": other_queue}
+        )
+        with pytest.raises(lam.exceptions.ResourceConflictException, match=behind.uuid):
+            lam.create_event_source_mapping(FunctionName="dup", EventSourceArn=other_queue)
+
+        # settle_s=0: a delete frees the pair at once.
+        lam.delete_event_source_mapping(UUID=first["UUID"])
+        lam.create_event_source_mapping(FunctionName="dup", EventSourceArn=QUEUE)
+        assert len(lam.list_event_source_mappings()["EventSourceMappings"]) == 4
+
+
+def test_identity_of_kafka_mappings() -> None:
+    """moto hosts no Kafka source, so the rules are checked on MappingIdentity itself."""
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:k:live"
+
+    def brokers(*servers: str, topic: str = "t") -> MappingIdentity | None:
+        fields = {
+            "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": list(servers)}},
+            "Topics": [topic],
+        }
+        return MappingIdentity.of(fn, fields)
+
+    existing = brokers("b1:9092", "b2:9092")
+    assert existing is not None
+    # Overlapping broker lists conflict (AWS-recorded); another topic does not.
+    assert brokers("b2:9092", "b3:9092").conflicts_with(existing)  # type: ignore[union-attr]
+    assert not brokers("b3:9092").conflicts_with(existing)  # type: ignore[union-attr]
+    assert not brokers("b1:9092", topic="u").conflicts_with(existing)  # type: ignore[union-attr]
+    assert existing.conflict_message("U-1") == (
+        f'An event source mapping with event source ("b1:9092,b2:9092"), function ("{fn}"), '
+        'topics ("t") already exists. Please update or delete the existing mapping with UUID U-1'
+    )
+    msk = f"arn:aws:kafka:{REGION}:{ACCOUNT}:cluster/c/0123-abcd"
+    one = MappingIdentity.of(fn, {"EventSourceArn": msk, "Topics": ["a"]})
+    other_topic = MappingIdentity.of(fn, {"EventSourceArn": msk, "Topics": ["b"]})
+    assert one is not None and other_topic is not None
+    assert one.conflicts_with(one) and not other_topic.conflicts_with(one)
+    assert MappingIdentity.of(None, {"EventSourceArn": msk}) is None
+
+
+def test_settle_create_and_update_pass_through_states_and_refuse_changes_meanwhile() -> None:
+    third_queue = f"arn:aws:sqs:{REGION}:{ACCOUNT}:third-queue"
+    with sandbox(["st"], [QUEUE, FIFO_QUEUE, third_queue], REGION, settle_s=SETTLE_S):
+        lam = boto3.client("lambda", config=NO_RETRIES)
+        created = lam.create_event_source_mapping(FunctionName="st", EventSourceArn=QUEUE)
+        since, uuid = time.monotonic(), created["UUID"]
+        assert created["State"] == "Creating"
+        assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Creating"
+        assert states(lam) == ["Creating"]
+        with pytest.raises(lam.exceptions.ResourceInUseException) as caught:
+            lam.update_event_source_mapping(UUID=uuid, BatchSize=5)
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert caught.value.response["Error"]["Message"] == (
+            "Cannot update the event source mapping because it is in use."
+        )
+        with pytest.raises(lam.exceptions.ResourceInUseException, match="Cannot delete"):
+            lam.delete_event_source_mapping(UUID=uuid)
+        # A disabled create is Disabled at once, as AWS answers it.
+        disabled = [
+            lam.create_event_source_mapping(FunctionName="st", EventSourceArn=arn, Enabled=False)
+            for arn in (FIFO_QUEUE, third_queue)
+        ]
+        assert [m["State"] for m in disabled] == ["Disabled", "Disabled"]
+        settle(since)
+        assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Enabled"
+
+        # Flipping Enabled is Disabling/Enabling; any other change is Updating.
+        changed = [
+            lam.update_event_source_mapping(UUID=uuid, Enabled=False),
+            lam.update_event_source_mapping(UUID=disabled[0]["UUID"], Enabled=True),
+            lam.update_event_source_mapping(UUID=disabled[1]["UUID"], BatchSize=5, Enabled=False),
+        ]
+        since = time.monotonic()
+        assert [m["State"] for m in changed] == ["Disabling", "Enabling", "Updating"]
+        assert sorted(states(lam)) == ["Disabling", "Enabling", "Updating"]
+        with pytest.raises(lam.exceptions.ResourceInUseException):
+            lam.update_event_source_mapping(UUID=uuid, Enabled=True)
+        settle(since)
+        settled = [lam.get_event_source_mapping(UUID=m["UUID"]) for m in changed]
+        assert [m["State"] for m in settled] == ["Disabled", "Enabled", "Disabled"]
+        assert settled[2]["BatchSize"] == 5
+
+
+def test_settle_delete_keeps_a_deleting_mapping_until_it_is_gone() -> None:
+    with sandbox(["dl"], [QUEUE], REGION, settle_s=SETTLE_S):
+        lam = boto3.client("lambda", config=NO_RETRIES)
+        # Disabled: no Creating to wait out before the delete.
+        uuid = lam.create_event_source_mapping(
+            FunctionName="dl", EventSourceArn=QUEUE, Enabled=False
+        )["UUID"]
+        deleted = lam.delete_event_source_mapping(UUID=uuid)
+        since = time.monotonic()
+        assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 202
+        assert (deleted["UUID"], deleted["State"], deleted["EventSourceArn"]) == (
+            uuid,
+            "Deleting",
+            QUEUE,
+        )
+        assert lam.get_event_source_mapping(UUID=uuid)["State"] == "Deleting"
+        assert states(lam) == ["Deleting"]
+        with pytest.raises(lam.exceptions.ResourceInUseException, match="Cannot delete"):
+            lam.delete_event_source_mapping(UUID=uuid)
+        with pytest.raises(lam.exceptions.ResourceInUseException, match="Cannot update"):
+            lam.update_event_source_mapping(UUID=uuid, BatchSize=3)
+        with pytest.raises(lam.exceptions.ResourceConflictException, match=uuid):
+            lam.create_event_source_mapping(FunctionName="dl", EventSourceArn=QUEUE)
+
+        settle(since)
+        with pytest.raises(lam.exceptions.ResourceNotFoundException) as caught:
+            lam.get_event_source_mapping(UUID=uuid)
+        assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+        assert states(lam) == []
+        again = lam.create_event_source_mapping(FunctionName="dl", EventSourceArn=QUEUE)
+        assert again["UUID"] != uuid
+
+
+def _burst(call: Callable[[], Any], n: int) -> list[Any]:
+    """`n` calls at once; each one's answer or ClientError."""
+
+    def one(_: int) -> Any:
+        try:
+            return call()
+        except ClientError as exc:
+            return exc
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def test_quota_throttles_lambda_like_aws_and_standard_retries_get_through() -> None:
+    responses: list[tuple[float, str, str, int]] = []
+    with sandbox(["qt"], [QUEUE], REGION, quota_rps=10, response_log=responses):
+        lam = boto3.client("lambda", config=NO_RETRIES.merge(Config(max_pool_connections=30)))
+        answers = _burst(lam.list_event_source_mappings, 30)
+        throttled = [a for a in answers if isinstance(a, ClientError)]
+        # The first 10 find a saved-up token (burst = rate); 30 at once cannot all.
+        assert len(answers) - len(throttled) >= 10 and throttled
+        for exc in throttled:
+            assert exc.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+            assert exc.response["Error"] == {
+                "Code": "TooManyRequestsException",
+                "Message": "Rate exceeded",
+            }
+            assert exc.response["Reason"] == "CallerRateLimitExceeded"
+            assert exc.response["Type"] == "User"
+        # Only Lambda has the quota.
+        sqs = boto3.client("sqs", config=NO_RETRIES)
+        for _ in range(15):
+            sqs.list_queues()
+
+        # botocore's standard mode takes the 429 for throttling: it backs off and retries.
+        retrying = boto3.client(
+            "lambda",
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 10}, max_pool_connections=20
+            ),
+        )
+        answers = _burst(retrying.list_event_source_mappings, 15)
+        assert not [a for a in answers if isinstance(a, ClientError)]
+        retries = sum(a["ResponseMetadata"]["RetryAttempts"] for a in answers)
+        assert retries > 0
+        # The server logged every 429 it sent: the first burst's and each retried one.
+        assert sum(1 for *_, status in responses if status == 429) == len(throttled) + retries
+
+
+def test_latency_middleware_and_response_log() -> None:
+    latency_s = 0.2
+    seen: list[str] = []
+    failed: list[str] = []
+
+    def first_get_function_fails(app: WSGIApp) -> WSGIApp:
+        """Stands in front of everything: it sees, and may answer, what nothing else sees."""
+
+        def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path = environ["PATH_INFO"]
+            seen.append(path)
+            if path == "/2015-03-31/functions/lat" and not failed:
+                failed.append(path)
+                start_response(
+                    "500 Internal Server Error", [("x-amzn-ErrorType", "ServiceException")]
+                )
+                return [b"{}"]
+            return app(environ, start_response)
+
+        return wrapped
+
+    responses: list[tuple[float, str, str, int]] = []
+    requests: list[tuple[str, str]] = []
+    with sandbox(
+        ["lat"],
+        [QUEUE],
+        REGION,
+        request_log=requests,
+        latency_s=latency_s,
+        middleware=first_get_function_fails,
+        response_log=responses,
+    ):
+        lam = boto3.client("lambda", config=Config(retries={"mode": "standard", "max_attempts": 2}))
+        started = time.monotonic()
+        got = lam.get_function(FunctionName="lat")
+        assert got["ResponseMetadata"]["RetryAttempts"] == 1
+        lam.create_event_source_mapping(FunctionName="lat", EventSourceArn=QUEUE)
+        with pytest.raises(lam.exceptions.ResourceConflictException):
+            lam.create_event_source_mapping(FunctionName="lat", EventSourceArn=QUEUE)
+        # Three Lambda requests reached the server (the faulted one did not), each delayed.
+        assert time.monotonic() - started >= 3 * latency_s
+        sqs = boto3.client("sqs")
+        fastest = min(_timed(sqs.list_queues) for _ in range(3))
+        assert fastest < latency_s  # other services are not delayed
+
+    assert seen.count("/2015-03-31/functions/lat") == 2
+    # The logs are inside the middleware: they saw only what got past it.
+    assert requests.count(("GET", "/2015-03-31/functions/lat")) == 1
+    lambda_answers = [(m, p, status) for _, m, p, status in responses if p.startswith("/2015")]
+    assert lambda_answers[-3:] == [
+        ("GET", "/2015-03-31/functions/lat", 200),
+        ("POST", MAPPINGS, 201),
+        ("POST", MAPPINGS, 409),
+    ]
+    times = [t for t, *_ in responses]
+    assert times == sorted(times)
+
+
+def _timed(call: Callable[[], Any]) -> float:
+    started = time.monotonic()
+    call()
+    return time.monotonic() - started
