@@ -8,141 +8,44 @@ with Enabled false), Update → Updating/Enabling/Disabling → settled, Delete 
 from __future__ import annotations
 
 import re
-import uuid as uuid_module
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from botocore.stub import Stubber
 
-from esm_reconcile.apply import Applier, ApplyResult
+from esm_reconcile.apply import ApplyResult
 from esm_reconcile.diff import ManagedFunction, diff
 from esm_reconcile.live_state import LiveMapping
 from esm_reconcile.plan import Change, FieldChange, Plan
 from esm_reconcile.rules import Kind
 from esm_reconcile.validate import DesiredMapping
+from tests.aws_shapes import (
+    ACCOUNT,
+    FN,
+    NOT_FOUND,
+    QUEUE,
+    REGION,
+    STREAM,
+    ApplyHarness,
+    U,
+    esm_arn,
+    stubbed_lambda,
+)
+from tests.aws_shapes import sqs_readback as mapping  # every mapping here reads back as SQS
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-handler"
-QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
 QUEUE2 = f"arn:aws:sqs:{REGION}:{ACCOUNT}:refunds"
-STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/clicks"
 
 IN_USE_UPDATE = "Cannot update the event source mapping because it is in use."
 IN_USE_DELETE = "Cannot delete the event source mapping because it is in use."
-NOT_FOUND = "The resource you requested does not exist."
-
-
-def U(name: str) -> str:
-    """A mapping UUID (AWS shape) that reads as `name` in the test."""
-    return str(uuid_module.uuid5(uuid_module.NAMESPACE_URL, name))
-
-
-def esm_arn(uuid: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}"
 
 
 # -- fixtures -------------------------------------------------------------------------------------
 
 
-class FakeTime:
-    """A clock that only moves when the code under test sleeps (by `jump` per sleep if given)."""
-
-    def __init__(self, jump: float | None = None) -> None:
-        self.now = 5000.0
-        self.jump = jump
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds if self.jump is None else self.jump
-
-
-class Harness:
-    def __init__(self, client: Any, stubber: Stubber, calls: list[tuple[str, dict]]) -> None:
-        self.client, self.stubber, self.calls = client, stubber, calls
-        self.time = FakeTime()
-        self.messages: list[str] = []
-
-    def applier(self, **kwargs: Any) -> Applier:
-        return Applier(
-            self.client,
-            sleep=self.time.sleep,
-            clock=self.time.clock,
-            progress=self.messages.append,
-            **kwargs,
-        )
-
-    def apply(self, *changes: Change, **kwargs: Any) -> ApplyResult:
-        return self.applier(**kwargs).apply(Plan(changes=list(changes)))
-
-    @property
-    def ops(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    # responses
-
-    def ok(self, method: str, response: dict[str, Any], **params: Any) -> None:
-        self.stubber.add_response(method, response, params or None)
-
-    def error(self, method: str, code: str, message: str, status: int = 400, **params: Any):
-        self.stubber.add_client_error(
-            method,
-            service_error_code=code,
-            service_message=message,
-            http_status_code=status,
-            expected_params=params or None,
-        )
-
-    def get(self, uuid: str, state: str) -> None:
-        self.ok("get_event_source_mapping", mapping(uuid, state), UUID=uuid)
-
-    def gone(self, uuid: str) -> None:
-        self.error(
-            "get_event_source_mapping", "ResourceNotFoundException", NOT_FOUND, 404, UUID=uuid
-        )
-
-
 @pytest.fixture
-def h() -> Iterator[Harness]:
-    client = boto3.client(
-        "lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    calls: list[tuple[str, dict]] = []
-
-    def record(params: dict, model: Any, **_: Any) -> None:
-        calls.append((model.name, dict(params)))
-
-    def no_network(**_: Any) -> None:
-        raise AssertionError("a request reached the network layer")
-
-    client.meta.events.register("before-parameter-build.lambda", record)
-    client.meta.events.register("before-send", no_network)
-    with Stubber(client) as stubber:
-        harness = Harness(client, stubber, calls)
+def h() -> Iterator[ApplyHarness]:
+    with stubbed_lambda() as harness:
         yield harness
-    stubber.assert_no_pending_responses()
-
-
-def mapping(uuid: str, state: str, source: str = QUEUE, **extra: Any) -> dict[str, Any]:
-    return {
-        "UUID": uuid,
-        "BatchSize": 10,
-        "MaximumBatchingWindowInSeconds": 0,
-        "EventSourceArn": source,
-        "FunctionArn": FN,
-        "State": state,
-        "StateTransitionReason": "USER_INITIATED",
-        "FunctionResponseTypes": [],
-        "EventSourceMappingArn": esm_arn(uuid),
-        **extra,
-    }
 
 
 def create(source: str = QUEUE, *, wait_gone: list[str] | None = None, **request: Any) -> Change:
@@ -207,12 +110,12 @@ def statuses(result: ApplyResult) -> list[str]:
 # -- create ---------------------------------------------------------------------------------------
 
 
-def test_create_waits_until_enabled_with_backoff(h: Harness) -> None:
+def test_create_waits_until_enabled_with_backoff(h: ApplyHarness) -> None:
     change = create()
     h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"), **change.create_request)
     for _ in range(3):
-        h.get(U("new-1"), "Creating")
-    h.get(U("new-1"), "Enabled")
+        h.get(mapping(U("new-1"), "Creating"))
+    h.get(mapping(U("new-1"), "Enabled"))
 
     result = h.apply(change)
 
@@ -229,12 +132,12 @@ def test_create_waits_until_enabled_with_backoff(h: Harness) -> None:
     assert 3.2 <= third <= 4.8
 
 
-def test_create_backoff_is_capped(h: Harness) -> None:
+def test_create_backoff_is_capped(h: ApplyHarness) -> None:
     change = create()
     h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"))
     for _ in range(8):
-        h.get(U("new-1"), "Creating")
-    h.get(U("new-1"), "Enabled")
+        h.get(mapping(U("new-1"), "Creating"))
+    h.get(mapping(U("new-1"), "Enabled"))
 
     result = h.apply(change)
 
@@ -244,7 +147,7 @@ def test_create_backoff_is_capped(h: Harness) -> None:
     assert h.time.sleeps[-1] >= 10 * 0.8
 
 
-def test_create_disabled_settles_as_disabled(h: Harness) -> None:
+def test_create_disabled_settles_as_disabled(h: ApplyHarness) -> None:
     change = create(Enabled=False)
     h.ok(
         "create_event_source_mapping",
@@ -253,7 +156,7 @@ def test_create_disabled_settles_as_disabled(h: Harness) -> None:
         EventSourceArn=QUEUE,
         Enabled=False,
     )
-    h.get(U("new-1"), "Disabled")
+    h.get(mapping(U("new-1"), "Disabled"))
 
     result = h.apply(change)
 
@@ -262,12 +165,12 @@ def test_create_disabled_settles_as_disabled(h: Harness) -> None:
     assert h.time.sleeps == []
 
 
-def test_create_waits_for_deleting_mapping_of_same_identity_first(h: Harness) -> None:
+def test_create_waits_for_deleting_mapping_of_same_identity_first(h: ApplyHarness) -> None:
     change = create(wait_gone=[U("old-1")])
-    h.get(U("old-1"), "Deleting")
+    h.get(mapping(U("old-1"), "Deleting"))
     h.gone(U("old-1"))
     h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"), **change.create_request)
-    h.get(U("new-1"), "Enabled")
+    h.get(mapping(U("new-1"), "Enabled"))
 
     result = h.apply(change)
 
@@ -297,7 +200,7 @@ def test_create_waits_for_deleting_mapping_of_same_identity_first(h: Harness) ->
     ],
 )
 def test_update_waits_until_settled(
-    h: Harness, request_fields: dict[str, Any], transition: str, settled: str
+    h: ApplyHarness, request_fields: dict[str, Any], transition: str, settled: str
 ) -> None:
     change = update(U("u-1"), **request_fields)
     h.ok(
@@ -306,8 +209,8 @@ def test_update_waits_until_settled(
         UUID=U("u-1"),
         **request_fields,
     )
-    h.get(U("u-1"), transition)
-    h.get(U("u-1"), settled)
+    h.get(mapping(U("u-1"), transition))
+    h.get(mapping(U("u-1"), settled))
 
     result = h.apply(change)
 
@@ -320,13 +223,13 @@ def test_update_waits_until_settled(
     assert len(h.time.sleeps) == 1
 
 
-def test_update_in_use_waits_for_settle_then_retries(h: Harness) -> None:
+def test_update_in_use_waits_for_settle_then_retries(h: ApplyHarness) -> None:
     change = update(U("u-1"), BatchSize=10)
     h.error("update_event_source_mapping", "ResourceInUseException", IN_USE_UPDATE)
-    h.get(U("u-1"), "Updating")
-    h.get(U("u-1"), "Enabled")
+    h.get(mapping(U("u-1"), "Updating"))
+    h.get(mapping(U("u-1"), "Enabled"))
     h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    h.get(U("u-1"), "Enabled")
+    h.get(mapping(U("u-1"), "Enabled"))
 
     result = h.apply(change)
 
@@ -344,9 +247,9 @@ def test_update_in_use_waits_for_settle_then_retries(h: Harness) -> None:
 # -- delete ---------------------------------------------------------------------------------------
 
 
-def test_delete_waits_until_gone(h: Harness) -> None:
+def test_delete_waits_until_gone(h: ApplyHarness) -> None:
     h.ok("delete_event_source_mapping", mapping(U("u-1"), "Deleting"), UUID=U("u-1"))
-    h.get(U("u-1"), "Deleting")
+    h.get(mapping(U("u-1"), "Deleting"))
     h.gone(U("u-1"))
 
     result = h.apply(delete(U("u-1")))
@@ -360,7 +263,7 @@ def test_delete_waits_until_gone(h: Harness) -> None:
     ]
 
 
-def test_delete_then_get_not_found_at_once(h: Harness) -> None:
+def test_delete_then_get_not_found_at_once(h: ApplyHarness) -> None:
     h.ok("delete_event_source_mapping", mapping(U("u-1"), "Deleting"), UUID=U("u-1"))
     h.gone(U("u-1"))
 
@@ -371,7 +274,7 @@ def test_delete_then_get_not_found_at_once(h: Harness) -> None:
     assert h.time.sleeps == []
 
 
-def test_delete_of_already_gone_mapping_counts_as_done(h: Harness) -> None:
+def test_delete_of_already_gone_mapping_counts_as_done(h: ApplyHarness) -> None:
     h.error(
         "delete_event_source_mapping", "ResourceNotFoundException", NOT_FOUND, 404, UUID=U("u-1")
     )
@@ -383,10 +286,10 @@ def test_delete_of_already_gone_mapping_counts_as_done(h: Harness) -> None:
     assert result.ok
 
 
-def test_delete_in_use_waits_then_retries(h: Harness) -> None:
+def test_delete_in_use_waits_then_retries(h: ApplyHarness) -> None:
     h.error("delete_event_source_mapping", "ResourceInUseException", IN_USE_DELETE)
-    h.get(U("u-1"), "Updating")
-    h.get(U("u-1"), "Enabled")
+    h.get(mapping(U("u-1"), "Updating"))
+    h.get(mapping(U("u-1"), "Enabled"))
     h.ok("delete_event_source_mapping", mapping(U("u-1"), "Deleting"), UUID=U("u-1"))
     h.gone(U("u-1"))
 
@@ -399,21 +302,21 @@ def test_delete_in_use_waits_then_retries(h: Harness) -> None:
 # -- replace and ordering -------------------------------------------------------------------------
 
 
-def test_replace_deletes_waits_gone_then_creates(h: Harness) -> None:
+def test_replace_deletes_waits_gone_then_creates(h: ApplyHarness) -> None:
     change = replace(U("old-1"))
     h.ok(
         "delete_event_source_mapping",
         mapping(U("old-1"), "Deleting", source=STREAM),
         UUID=U("old-1"),
     )
-    h.get(U("old-1"), "Deleting")
+    h.get(mapping(U("old-1"), "Deleting"))
     h.gone(U("old-1"))
     h.ok(
         "create_event_source_mapping",
         mapping(U("new-1"), "Creating", source=STREAM),
         **change.create_request,
     )
-    h.get(U("new-1"), "Enabled")
+    h.get(mapping(U("new-1"), "Enabled"))
 
     result = h.apply(change)
 
@@ -435,7 +338,7 @@ def test_replace_deletes_waits_gone_then_creates(h: Harness) -> None:
     ]
 
 
-def test_plan_order_deletes_then_updates_then_creates(h: Harness) -> None:
+def test_plan_order_deletes_then_updates_then_creates(h: ApplyHarness) -> None:
     # The plan lists them in the "wrong" order on purpose: apply owns the ordering.
     c_create = create(QUEUE2)
     c_update = update(U("u-upd"), BatchSize=10)
@@ -452,19 +355,19 @@ def test_plan_order_deletes_then_updates_then_creates(h: Harness) -> None:
         UUID=U("u-upd"),
         BatchSize=10,
     )
-    h.get(U("u-upd"), "Enabled")
+    h.get(mapping(U("u-upd"), "Enabled"))
     h.ok(
         "create_event_source_mapping",
         mapping(U("new-c"), "Creating", QUEUE2),
         **c_create.create_request,
     )
-    h.get(U("new-c"), "Enabled")
+    h.get(mapping(U("new-c"), "Enabled"))
     h.ok(
         "create_event_source_mapping",
         mapping(U("new-r"), "Creating", STREAM),
         **c_replace.create_request,
     )
-    h.get(U("new-r"), "Enabled")
+    h.get(mapping(U("new-r"), "Enabled"))
 
     result = h.apply(c_create, c_update, c_replace, c_delete)
 
@@ -481,7 +384,7 @@ def test_plan_order_deletes_then_updates_then_creates(h: Harness) -> None:
     ]
 
 
-def test_replace_whose_delete_fails_never_creates(h: Harness) -> None:
+def test_replace_whose_delete_fails_never_creates(h: ApplyHarness) -> None:
     h.error(
         "delete_event_source_mapping", "ServiceException", "internal error", 500, UUID=U("u-rep")
     )
@@ -491,7 +394,7 @@ def test_replace_whose_delete_fails_never_creates(h: Harness) -> None:
         mapping(U("new-c"), "Creating", QUEUE2),
         **independent.create_request,
     )
-    h.get(U("new-c"), "Enabled")
+    h.get(mapping(U("new-c"), "Enabled"))
 
     result = h.apply(replace(U("u-rep")), independent)
 
@@ -504,11 +407,11 @@ def test_replace_whose_delete_fails_never_creates(h: Harness) -> None:
     assert not result.ok
 
 
-def test_replace_whose_delete_never_finishes_never_creates(h: Harness) -> None:
+def test_replace_whose_delete_never_finishes_never_creates(h: ApplyHarness) -> None:
     h.time.jump = 400.0  # past the 5-minute delete budget after one sleep
     h.ok("delete_event_source_mapping", mapping(U("u-rep"), "Deleting", STREAM), UUID=U("u-rep"))
-    h.get(U("u-rep"), "Deleting")
-    h.get(U("u-rep"), "Deleting")
+    h.get(mapping(U("u-rep"), "Deleting"))
+    h.get(mapping(U("u-rep"), "Deleting"))
 
     result = h.apply(replace(U("u-rep")))
 
@@ -522,7 +425,7 @@ def test_replace_whose_delete_never_finishes_never_creates(h: Harness) -> None:
 UNSUPPORTED = "Unsupported ParallelizationFactor parameter for given event source mapping type."
 
 
-def test_failed_create_does_not_stop_independent_changes(h: Harness) -> None:
+def test_failed_create_does_not_stop_independent_changes(h: ApplyHarness) -> None:
     bad = create(QUEUE, ParallelizationFactor=2)
     good = create(QUEUE2)
     upd = update(U("u-upd"), BatchSize=10)
@@ -532,7 +435,7 @@ def test_failed_create_does_not_stop_independent_changes(h: Harness) -> None:
         UUID=U("u-upd"),
         BatchSize=10,
     )
-    h.get(U("u-upd"), "Enabled")
+    h.get(mapping(U("u-upd"), "Enabled"))
     h.error(
         "create_event_source_mapping",
         "InvalidParameterValueException",
@@ -544,7 +447,7 @@ def test_failed_create_does_not_stop_independent_changes(h: Harness) -> None:
         mapping(U("new-2"), "Creating", QUEUE2),
         **good.create_request,
     )
-    h.get(U("new-2"), "Enabled")
+    h.get(mapping(U("new-2"), "Enabled"))
 
     result = h.apply(bad, good, upd)
 
@@ -552,21 +455,20 @@ def test_failed_create_does_not_stop_independent_changes(h: Harness) -> None:
     failed = result.by_status("failed")
     assert [o.change for o in failed] == [bad]
     assert UNSUPPORTED in failed[0].message
-    assert "InvalidParameterValueException" in failed[0].message
-    assert bad.address in failed[0].message
+    assert bad.address not in failed[0].message  # the summary line names it once
     assert not result.ok
     assert result.changed
     assert not result.interrupted
 
 
-def test_failed_update_does_not_stop_a_later_create(h: Harness) -> None:
+def test_failed_update_does_not_stop_a_later_create(h: ApplyHarness) -> None:
     upd = update(U("u-upd"), BatchSize=10)
     new = create(QUEUE2)
     h.error("update_event_source_mapping", "InvalidParameterValueException", "bad batch")
     h.ok(
         "create_event_source_mapping", mapping(U("new-2"), "Creating", QUEUE2), **new.create_request
     )
-    h.get(U("new-2"), "Enabled")
+    h.get(mapping(U("new-2"), "Enabled"))
 
     result = h.apply(upd, new)
 
@@ -578,12 +480,12 @@ def test_failed_update_does_not_stop_a_later_create(h: Harness) -> None:
 # -- timeouts -------------------------------------------------------------------------------------
 
 
-def test_create_wait_times_out(h: Harness) -> None:
+def test_create_wait_times_out(h: ApplyHarness) -> None:
     h.time.jump = 700.0  # one sleep and the 10-minute budget is gone
     change = create()
     h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"))
-    h.get(U("new-1"), "Creating")
-    h.get(U("new-1"), "Creating")
+    h.get(mapping(U("new-1"), "Creating"))
+    h.get(mapping(U("new-1"), "Creating"))
 
     result = h.apply(change)
 
@@ -594,11 +496,11 @@ def test_create_wait_times_out(h: Harness) -> None:
     assert not result.ok
 
 
-def test_update_wait_times_out_with_custom_budget(h: Harness) -> None:
+def test_update_wait_times_out_with_custom_budget(h: ApplyHarness) -> None:
     h.time.jump = 30.0
     h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
     for _ in range(3):
-        h.get(U("u-1"), "Updating")
+        h.get(mapping(U("u-1"), "Updating"))
 
     result = h.apply(update(U("u-1"), BatchSize=10), timeouts={"update": 60.0})
 
@@ -609,7 +511,7 @@ def test_update_wait_times_out_with_custom_budget(h: Harness) -> None:
 # -- interrupts -----------------------------------------------------------------------------------
 
 
-def test_stop_requested_between_changes_skips_the_rest(h: Harness) -> None:
+def test_stop_requested_between_changes_skips_the_rest(h: ApplyHarness) -> None:
     applier = h.applier()
 
     def stop_after_get(**_: Any) -> None:
@@ -622,7 +524,7 @@ def test_stop_requested_between_changes_skips_the_rest(h: Harness) -> None:
         create(QUEUE2),
     )
     h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    h.get(U("u-1"), "Enabled")
+    h.get(mapping(U("u-1"), "Enabled"))
 
     result = applier.apply(Plan(changes=[first, second, third]))
 
@@ -633,7 +535,7 @@ def test_stop_requested_between_changes_skips_the_rest(h: Harness) -> None:
     assert all("interrupt" in o.message for o in result.by_status("skipped"))
 
 
-def test_stop_between_replace_halves_reports_deleted_not_created(h: Harness) -> None:
+def test_stop_between_replace_halves_reports_deleted_not_created(h: ApplyHarness) -> None:
     applier = h.applier()
 
     def stop(**_: Any) -> None:
@@ -652,7 +554,7 @@ def test_stop_between_replace_halves_reports_deleted_not_created(h: Harness) -> 
     assert "CreateEventSourceMapping" not in h.ops
 
 
-def test_stop_while_waiting_abandons_the_wait(h: Harness) -> None:
+def test_stop_while_waiting_abandons_the_wait(h: ApplyHarness) -> None:
     applier = h.applier()
 
     def stop(**_: Any) -> None:
@@ -660,7 +562,7 @@ def test_stop_while_waiting_abandons_the_wait(h: Harness) -> None:
 
     h.client.meta.events.register("after-call.lambda.GetEventSourceMapping", stop)
     h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"))
-    h.get(U("new-1"), "Creating")
+    h.get(mapping(U("new-1"), "Creating"))
 
     result = applier.apply(Plan(changes=[create(), create(QUEUE2)]))
 
@@ -672,7 +574,7 @@ def test_stop_while_waiting_abandons_the_wait(h: Harness) -> None:
 # -- tags -----------------------------------------------------------------------------------------
 
 
-def test_tag_convergence_calls_tag_and_untag(h: Harness) -> None:
+def test_tag_convergence_calls_tag_and_untag(h: ApplyHarness) -> None:
     tags = {"arn": esm_arn(U("u-1")), "set": {"team": "orders", "env": "prod"}, "remove": ["old"]}
     h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders", "env": "prod"})
     h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
@@ -683,7 +585,7 @@ def test_tag_convergence_calls_tag_and_untag(h: Harness) -> None:
     assert h.ops == ["TagResource", "UntagResource"]
 
 
-def test_tag_only_additions_do_not_untag(h: Harness) -> None:
+def test_tag_only_additions_do_not_untag(h: ApplyHarness) -> None:
     tags = {"arn": esm_arn(U("u-1")), "set": {"team": "orders"}, "remove": []}
     h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders"})
 
@@ -693,10 +595,10 @@ def test_tag_only_additions_do_not_untag(h: Harness) -> None:
     assert h.ops == ["TagResource"]
 
 
-def test_settings_and_tags_update_together(h: Harness) -> None:
+def test_settings_and_tags_update_together(h: ApplyHarness) -> None:
     tags = {"arn": esm_arn(U("u-1")), "set": {}, "remove": ["old"]}
     h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    h.get(U("u-1"), "Enabled")
+    h.get(mapping(U("u-1"), "Enabled"))
     h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
 
     result = h.apply(update(U("u-1"), tags=tags, BatchSize=10))
@@ -705,7 +607,7 @@ def test_settings_and_tags_update_together(h: Harness) -> None:
     assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping", "UntagResource"]
 
 
-def test_plan_from_diff_applies_exactly_its_requests(h: Harness) -> None:
+def test_plan_from_diff_applies_exactly_its_requests(h: ApplyHarness) -> None:
     """diff → apply: what the plan shows is what is sent (update, tags, create)."""
     desired = [
         DesiredMapping(
@@ -731,7 +633,7 @@ def test_plan_from_diff_applies_exactly_its_requests(h: Harness) -> None:
     assert [c.action for c in plan.changes] == ["update", "create"]
 
     h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    h.get(U("u-1"), "Enabled")
+    h.get(mapping(U("u-1"), "Enabled"))
     h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders"})
     h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
     h.ok(
@@ -741,7 +643,7 @@ def test_plan_from_diff_applies_exactly_its_requests(h: Harness) -> None:
         EventSourceArn=QUEUE2,
         BatchSize=5,
     )
-    h.get(U("new-2"), "Enabled")
+    h.get(mapping(U("new-2"), "Enabled"))
 
     result = h.applier().apply(plan)
 
@@ -749,15 +651,15 @@ def test_plan_from_diff_applies_exactly_its_requests(h: Harness) -> None:
     assert result.ok
 
 
-def test_waiting_reports_elapsed_time_only_when_asked(h: Harness) -> None:
+def test_waiting_reports_elapsed_time_only_when_asked(h: ApplyHarness) -> None:
     """A terminal gets "waiting (N s)" lines; logs get one line per action."""
     for waiting in (None, []):
         change = create()
         h.ok(
             "create_event_source_mapping", mapping(U("new-1"), "Creating"), **change.create_request
         )
-        h.get(U("new-1"), "Creating")
-        h.get(U("new-1"), "Enabled")
+        h.get(mapping(U("new-1"), "Creating"))
+        h.get(mapping(U("new-1"), "Enabled"))
         h.messages.clear()
         extra = {} if waiting is None else {"waiting": waiting.append}
         assert statuses(h.apply(change, **extra)) == ["done"]

@@ -1,7 +1,7 @@
 """Pure unit tests of normalize + diff: spec (via load_spec) × live (AWS-shaped responses) → Plan.
 
-Live responses are shaped like the AWS-recorded read-backs of reference A.4: the defaults AWS
-fills in must never show up as drift, and drift in a field the spec omits must.
+Live responses are shaped like the AWS-recorded read-backs of reference A.4 (tests/aws_shapes.py):
+the defaults AWS fills in must never show up as drift, and drift in a field the spec omits must.
 """
 
 from __future__ import annotations
@@ -22,19 +22,25 @@ from esm_reconcile.functions import parse_function_ref
 from esm_reconcile.live_state import LiveMapping
 from esm_reconcile.plan import FieldChange, Plan
 from esm_reconcile.validate import DesiredMapping, load_spec
+from tests.aws_shapes import (
+    ACCOUNT,
+    FN,
+    QUEUE,
+    REGION,
+    STREAM,
+    live_mapping,
+    msk_readback,
+    self_managed_kafka_readback,
+    sqs_live,
+    stream_live,
+)
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-handler"
 FN_LIVE = f"{FN}:live"
 OTHER_FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:someone-elses"
-QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
 QUEUE2 = f"arn:aws:sqs:{REGION}:{ACCOUNT}:refunds"
 FIFO = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders.fifo"
-STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/clicks"
 DDB = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders/stream/2025-11-01T00:00:00.000"
 DLQ = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"
-LAST_MODIFIED = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
 
 
 # -- builders -------------------------------------------------------------------------------------
@@ -56,72 +62,6 @@ def managed(functions: dict[str, list[DesiredMapping]]) -> list[ManagedFunction]
 
 def plan_for(tmp_path: Path, functions: dict[str, Any], live: list[LiveMapping]) -> Plan:
     return diff(managed(load(tmp_path, functions)), live)
-
-
-def _response(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = {**base, **overrides}
-    return {k: v for k, v in merged.items() if v is not None}  # None: key absent
-
-
-def sqs_live(
-    uuid: str = "u-sqs-1",
-    function_arn: str = FN,
-    source: str = QUEUE,
-    state: str = "Enabled",
-    tags: dict[str, str] | None = None,
-    **overrides: Any,
-) -> LiveMapping:
-    """An SQS Get/List item as AWS records it for a mapping created with no optional field."""
-    base = {
-        "UUID": uuid,
-        "BatchSize": 10,
-        "MaximumBatchingWindowInSeconds": 0,
-        "EventSourceArn": source,
-        "FunctionArn": function_arn,
-        "LastModified": LAST_MODIFIED,
-        "State": state,
-        "StateTransitionReason": "USER_INITIATED",
-        "FunctionResponseTypes": [],
-        "EventSourceMappingArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}",
-    }
-    live = LiveMapping.from_response(_response(base, overrides))
-    live.tags = tags
-    return live
-
-
-def stream_live(
-    uuid: str = "u-stream-1",
-    function_arn: str = FN,
-    source: str = STREAM,
-    state: str = "Enabled",
-    starting_position: str = "LATEST",
-    tags: dict[str, str] | None = None,
-    **overrides: Any,
-) -> LiveMapping:
-    """A Kinesis/DynamoDB Get/List item with the full stream default set AWS returns."""
-    base = {
-        "UUID": uuid,
-        "StartingPosition": starting_position,
-        "BatchSize": 100,
-        "MaximumBatchingWindowInSeconds": 0,
-        "ParallelizationFactor": 1,
-        "EventSourceArn": source,
-        "FunctionArn": function_arn,
-        "LastModified": LAST_MODIFIED,
-        "LastProcessingResult": "No records processed",
-        "State": state,
-        "StateTransitionReason": "User action",
-        "DestinationConfig": {"OnFailure": {}},
-        "MaximumRecordAgeInSeconds": -1,
-        "BisectBatchOnFunctionError": False,
-        "MaximumRetryAttempts": -1,
-        "TumblingWindowInSeconds": 0,
-        "FunctionResponseTypes": [],
-        "EventSourceMappingArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}",
-    }
-    live = LiveMapping.from_response(_response(base, overrides))
-    live.tags = tags
-    return live
 
 
 def only(plan: Plan):
@@ -200,24 +140,10 @@ SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:kafka-abc123"
 def self_managed_kafka_live(**overrides: Any) -> LiveMapping:
     """The self-managed Kafka read-back recorded in A.4: AWS picks the mapping's own UUID as the
     consumer group, defaults StartingPosition to TRIM_HORIZON and returns the brokers sorted."""
-    base = {
-        "UUID": KAFKA_UUID,
-        "BatchSize": 100,
-        "StartingPosition": "TRIM_HORIZON",
-        "FunctionArn": FN,
-        "LastModified": LAST_MODIFIED,
-        "LastProcessingResult": "No records processed",
-        "State": "Enabled",
-        "StateTransitionReason": "USER_INITIATED",
-        "Topics": ["orders"],
-        "SourceAccessConfigurations": [{"Type": "SASL_SCRAM_512_AUTH", "URI": SECRET}],
-        "SelfManagedEventSource": {
-            "Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["b1:9092", "b2:9092"]}
-        },
-        "SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": KAFKA_UUID},
-        "EventSourceMappingArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{KAFKA_UUID}",
-    }
-    return LiveMapping.from_response(_response(base, overrides))
+    brokers = ["b1:9092", "b2:9092"]
+    return live_mapping(
+        self_managed_kafka_readback(KAFKA_UUID, brokers=brokers, secret=SECRET, **overrides)
+    )
 
 
 SELF_MANAGED_SPEC = {
@@ -239,19 +165,7 @@ def test_msk_default_readback_is_no_change(tmp_path: Path) -> None:
             {"event_source_arn": MSK, "topics": ["orders"], "starting_position": "LATEST"}
         ]
     }
-    live = LiveMapping.from_response(
-        {
-            "UUID": KAFKA_UUID,
-            "BatchSize": 100,
-            "StartingPosition": "LATEST",
-            "EventSourceArn": MSK,
-            "FunctionArn": FN,
-            "State": "Enabled",
-            "StateTransitionReason": "USER_INITIATED",
-            "Topics": ["orders"],
-            "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": KAFKA_UUID},
-        }
-    )
+    live = live_mapping(msk_readback(KAFKA_UUID, source=MSK))
     no_changes(plan_for(tmp_path, spec, [live]))
 
 

@@ -26,126 +26,52 @@ from esm_reconcile.live_state import LiveMapping
 from esm_reconcile.plan import Plan
 from esm_reconcile.spec import canonical_pattern
 from esm_reconcile.validate import load_spec
+from tests.aws_shapes import (
+    ACCOUNT,
+    FN,
+    KAFKA_ERROR_HANDLING_2026,
+    QUEUE,
+    REGION,
+    STREAM,
+    documentdb_readback,
+    live_mapping,
+    mq_readback,
+    msk_readback,
+    self_managed_kafka_readback,
+    sqs_live,
+    stream_live,
+)
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:orders-handler"
 FN_LIVE = f"{FN}:live"
-QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
 FIFO = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders.fifo"
-STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/clicks"
 DDB = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders/stream/2025-11-01T00:00:00.000"
 MSK = f"arn:aws:kafka:{REGION}:{ACCOUNT}:cluster/demo/abcd1234-ab12-cd34-ef56-abcdef123456-1"
 MQ = f"arn:aws:mq:{REGION}:{ACCOUNT}:broker:demo:b-1234a5b6-78cd-901e-2fgh-3i45j6k178l9"
 DOCDB = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:docs"
 SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:kafka-abc123"
 DLQ = f"arn:aws:sqs:{REGION}:{ACCOUNT}:dlq"
-LAST_MODIFIED = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
 
 
-# -- AWS-shaped read-backs (reference A.4) --------------------------------------------------------
-
-
-def _live(
-    base: dict[str, Any], overrides: dict[str, Any], tags: dict[str, str] | None
-) -> LiveMapping:
-    merged = {**base, **overrides}
-    live = LiveMapping.from_response({k: v for k, v in merged.items() if v is not None})
-    live.tags = tags
-    return live
-
-
-def _common(uuid: str, function_arn: str, source: str | None, state: str) -> dict[str, Any]:
-    return {
-        "UUID": uuid,
-        "EventSourceArn": source,
-        "FunctionArn": function_arn,
-        "LastModified": LAST_MODIFIED,
-        "State": state,
-        "EventSourceMappingArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}",
-    }
-
-
-def sqs_live(
-    uuid: str = "u-sqs-1",
-    function_arn: str = FN,
-    source: str = QUEUE,
-    state: str = "Enabled",
-    tags: dict[str, str] | None = None,
-    **overrides: Any,
-) -> LiveMapping:
-    """SQS (standard or FIFO) created with nothing but the queue."""
-    base = {
-        **_common(uuid, function_arn, source, state),
-        "BatchSize": 10,
-        "MaximumBatchingWindowInSeconds": 0,
-        "StateTransitionReason": "USER_INITIATED",
-        "FunctionResponseTypes": [],
-    }
-    return _live(base, overrides, tags)
-
-
-def stream_live(
-    uuid: str = "u-stream-1",
-    function_arn: str = FN,
-    source: str = STREAM,
-    state: str = "Enabled",
-    starting_position: str = "LATEST",
-    tags: dict[str, str] | None = None,
-    **overrides: Any,
-) -> LiveMapping:
-    """Kinesis / DynamoDB Streams with the full stream default set AWS returns."""
-    base = {
-        **_common(uuid, function_arn, source, state),
-        "StartingPosition": starting_position,
-        "BatchSize": 100,
-        "MaximumBatchingWindowInSeconds": 0,
-        "ParallelizationFactor": 1,
-        "LastProcessingResult": "No records processed",
-        "StateTransitionReason": "User action",
-        "DestinationConfig": {"OnFailure": {}},
-        "MaximumRecordAgeInSeconds": -1,
-        "BisectBatchOnFunctionError": False,
-        "MaximumRetryAttempts": -1,
-        "TumblingWindowInSeconds": 0,
-        "FunctionResponseTypes": [],
-    }
-    return _live(base, overrides, tags)
+# -- AWS-shaped read-backs (reference A.4; the shared kinds in tests/aws_shapes.py) ---------------
 
 
 KAFKA_UUID = "a1b2c3d4-5678-90ab-cdef-111122223333"
 
 
 def self_managed_kafka_live(tags: dict[str, str] | None = None, **overrides: Any) -> LiveMapping:
-    """Self-managed Kafka (recorded 2024) plus the -1 error-handling defaults reported in 2026."""
-    base = {
-        **_common(KAFKA_UUID, FN, None, "Enabled"),
-        "StartingPosition": "TRIM_HORIZON",
-        "BatchSize": 100,
-        "Topics": ["orders"],
-        "SelfManagedEventSource": {
-            "Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": ["b2.example.com:9092", "b1.example.com:9092"]}
-        },
-        "SourceAccessConfigurations": [{"Type": "SASL_SCRAM_512_AUTH", "URI": SECRET}],
-        "SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": KAFKA_UUID},
-        "LastProcessingResult": "No records processed",
-        "StateTransitionReason": "USER_INITIATED",
-        "MaximumRetryAttempts": -1,
-        "MaximumRecordAgeInSeconds": -1,
-    }
-    return _live(base, overrides, tags)
+    """Self-managed Kafka (recorded 2024) plus the -1 error-handling defaults reported in 2026;
+    the brokers unsorted, so that export has to sort them."""
+    response = self_managed_kafka_readback(
+        KAFKA_UUID,
+        brokers=["b2.example.com:9092", "b1.example.com:9092"],
+        secret=SECRET,
+        **{**KAFKA_ERROR_HANDLING_2026, **overrides},
+    )
+    return live_mapping(response, tags)
 
 
 def msk_live(**overrides: Any) -> LiveMapping:
-    base = {
-        **_common(KAFKA_UUID, FN, MSK, "Enabled"),
-        "StartingPosition": "LATEST",
-        "BatchSize": 100,
-        "Topics": ["clicks"],
-        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": KAFKA_UUID},
-        "StateTransitionReason": "USER_INITIATED",
-    }
-    return _live(base, overrides, None)
+    return live_mapping(msk_readback(KAFKA_UUID, source=MSK, **{"Topics": ["clicks"], **overrides}))
 
 
 # -- round trip helpers ---------------------------------------------------------------------------
@@ -233,26 +159,12 @@ def test_msk_explicit_consumer_group_is_kept(tmp_path: Path) -> None:
 
 
 def test_mq_and_documentdb_readbacks(tmp_path: Path) -> None:
-    mq = _live(
-        {
-            **_common("u-mq", FN, MQ, "Enabled"),
-            "BatchSize": 100,
-            "Queues": ["orders"],
-            "SourceAccessConfigurations": [{"Type": "BASIC_AUTH", "URI": SECRET}],
-        },
-        {},
-        None,
-    )
-    docdb = _live(
-        {
-            **_common("u-doc", FN, DOCDB, "Enabled"),
-            "BatchSize": 100,
-            "StartingPosition": "LATEST",
-            "SourceAccessConfigurations": [{"Type": "BASIC_AUTH", "URI": SECRET}],
-            "DocumentDBEventSourceConfig": {"DatabaseName": "shop", "FullDocument": "Default"},
-        },
-        {},
-        None,
+    mq = live_mapping(mq_readback("u-mq", source=MQ, secret=SECRET))
+    docdb_config = {"DatabaseName": "shop", "FullDocument": "Default"}
+    docdb = live_mapping(
+        documentdb_readback(
+            "u-doc", source=DOCDB, secret=SECRET, DocumentDBEventSourceConfig=docdb_config
+        )
     )
     mq_out, doc_out = sorted(
         exported_mappings(tmp_path, mq, docdb), key=lambda m: m["event_source_arn"]

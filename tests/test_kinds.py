@@ -10,35 +10,43 @@ A.5 (cross-field rules), A.8 (pollers, metrics), A.9 (create-only), B (states, i
 from __future__ import annotations
 
 import re
-import uuid as uuid_module
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
-from botocore.stub import Stubber
 
-from esm_reconcile.apply import Applier, ApplyResult
+from esm_reconcile.apply import ApplyResult
 from esm_reconcile.diff import ManagedFunction, diff
 from esm_reconcile.errors import SpecErrors
 from esm_reconcile.functions import parse_function_ref
 from esm_reconcile.live_state import LiveMapping
 from esm_reconcile.plan import Change, FieldChange, Plan
 from esm_reconcile.validate import load_spec
+from tests.aws_shapes import (
+    ACCOUNT,
+    FN,
+    QUEUE,
+    REGION,
+    ApplyHarness,
+    U,
+    documentdb_readback,
+    esm_arn,
+    live_mapping,
+    mq_readback,
+    msk_readback,
+    self_managed_kafka_readback,
+    stubbed_lambda,
+)
 
-REGION = "us-east-1"
-ACCOUNT = "123456789012"
-FUNCTION = "orders-handler"
-FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{FUNCTION}"
+FUNCTION = "orders-handler"  # FN's name
 MSK = f"arn:aws:kafka:{REGION}:{ACCOUNT}:cluster/orders/7c9e6679-7425-40de-944b-e07fc1f90ae7-2"
 BROKERS = ["b-1.kafka.example.com:9096", "b-2.kafka.example.com:9096", "b-3.kafka.example.com:9096"]
 ACTIVEMQ = f"arn:aws:mq:{REGION}:{ACCOUNT}:broker:orders-amq:b-9b5e0f1c-3d2a-4e6f-8a7b-1c2d3e4f5a6b"
 RABBITMQ = f"arn:aws:mq:{REGION}:{ACCOUNT}:broker:orders-rmq:b-4f3e2d1c-0b9a-4876-a5b4-c3d2e1f0a9b8"
 DOCDB = f"arn:aws:rds:{REGION}:{ACCOUNT}:cluster:orders-docdb"
-QUEUE = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders"
 STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/orders"
 DDB = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders/stream/2025-01-01T00:00:00.000"
 DLQ = f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders-dlq"
@@ -46,20 +54,7 @@ SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orders-reader-Ab12Cd
 SECRET2 = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orders-reader-rotated-Ef34Gh"
 GLUE = f"arn:aws:glue:{REGION}:{ACCOUNT}:registry/orders"
 GLUE2 = f"arn:aws:glue:{REGION}:{ACCOUNT}:registry/orders-v2"
-LAST_MODIFIED = datetime(2025, 11, 3, 12, 0, tzinfo=UTC)
-NOT_FOUND = "The resource you requested does not exist."
-
-
-def U(name: str) -> str:
-    """A mapping UUID (AWS shape) that reads as `name` in the test."""
-    return str(uuid_module.uuid5(uuid_module.NAMESPACE_URL, name))
-
-
 UUID = U("live-1")
-
-
-def esm_arn(uuid: str) -> str:
-    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}"
 
 
 def basic(uri: str = SECRET) -> dict[str, str]:
@@ -136,89 +131,27 @@ def without(mapping: dict[str, Any], *keys: str) -> dict[str, Any]:
 # -- AWS-shaped read-backs (Get / List items) -----------------------------------------------------
 
 
-def _response(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    merged = {**base, **overrides}
-    return {k: v for k, v in merged.items() if v is not None}  # None: key absent
-
-
-def _common(uuid: str, state: str) -> dict[str, Any]:
-    return {
-        "UUID": uuid,
-        "FunctionArn": FN,
-        "LastModified": LAST_MODIFIED,
-        "State": state,
-        "StateTransitionReason": "USER_INITIATED",
-        "EventSourceMappingArn": esm_arn(uuid),
-    }
-
-
 def msk_response(uuid: str = UUID, state: str = "Enabled", **overrides: Any) -> dict[str, Any]:
-    """MSK: BatchSize 100, no batching-window key (500 ms), the consumer group is the UUID."""
-    base = {
-        **_common(uuid, state),
-        "BatchSize": 100,
-        "EventSourceArn": MSK,
-        "StartingPosition": "LATEST",
-        "Topics": ["orders"],
-        "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": uuid},
-        "LastProcessingResult": "No records processed",
-    }
-    return _response(base, overrides)
+    return msk_readback(uuid, state, source=MSK, **overrides)
 
 
 def smk_response(uuid: str = UUID, state: str = "Enabled", **overrides: Any) -> dict[str, Any]:
-    """Self-managed Kafka as recorded in A.4 (2024): StartingPosition TRIM_HORIZON when omitted,
-    consumer group = the mapping's UUID, brokers sorted, no window key."""
-    base = {
-        **_common(uuid, state),
-        "BatchSize": 100,
-        "StartingPosition": "TRIM_HORIZON",
-        "Topics": ["orders"],
-        "SourceAccessConfigurations": [{"Type": "SASL_SCRAM_512_AUTH", "URI": SECRET}],
-        "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": sorted(BROKERS)}},
-        "SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": uuid},
-        "LastProcessingResult": "No records processed",
-    }
-    return _response(base, overrides)
+    brokers = sorted(BROKERS)  # as AWS returns them
+    return self_managed_kafka_readback(uuid, state, brokers=brokers, secret=SECRET, **overrides)
 
 
 def activemq_response(uuid: str = UUID, state: str = "Enabled", **overrides: Any) -> dict:
-    base = {
-        **_common(uuid, state),
-        "BatchSize": 100,
-        "EventSourceArn": ACTIVEMQ,
-        "Queues": ["orders"],
-        "SourceAccessConfigurations": [{"Type": "BASIC_AUTH", "URI": SECRET}],
-    }
-    return _response(base, overrides)
+    return mq_readback(uuid, state, source=ACTIVEMQ, secret=SECRET, **overrides)
 
 
 def rabbitmq_response(uuid: str = UUID, state: str = "Enabled", **overrides: Any) -> dict:
-    base = {
-        **_common(uuid, state),
-        "BatchSize": 100,
-        "EventSourceArn": RABBITMQ,
-        "Queues": ["orders"],
-        # another order than the spec's: access entries compare as a set
-        "SourceAccessConfigurations": [
-            {"Type": "VIRTUAL_HOST", "URI": "/production"},
-            {"Type": "BASIC_AUTH", "URI": SECRET},
-        ],
-    }
-    return _response(base, overrides)
+    return mq_readback(
+        uuid, state, source=RABBITMQ, secret=SECRET, virtual_host="/production", **overrides
+    )
 
 
 def docdb_response(uuid: str = UUID, state: str = "Enabled", **overrides: Any) -> dict:
-    """DocumentDB: no FullDocument key when created without one (AWS default "Default")."""
-    base = {
-        **_common(uuid, state),
-        "BatchSize": 100,
-        "EventSourceArn": DOCDB,
-        "StartingPosition": "LATEST",
-        "DocumentDBEventSourceConfig": {"DatabaseName": "shop", "CollectionName": "orders"},
-        "SourceAccessConfigurations": [{"Type": "BASIC_AUTH", "URI": SECRET}],
-    }
-    return _response(base, overrides)
+    return documentdb_readback(uuid, state, source=DOCDB, secret=SECRET, **overrides)
 
 
 RESPONSES: dict[str, Callable[..., dict[str, Any]]] = {
@@ -238,12 +171,6 @@ KAFKA_STREAM_STYLE = {
     "DestinationConfig": {"OnFailure": {}},
     "FunctionResponseTypes": [],
 }
-
-
-def live(response: dict[str, Any], tags: dict[str, str] | None = None) -> LiveMapping:
-    mapping = LiveMapping.from_response(response)
-    mapping.tags = tags
-    return mapping
 
 
 # -- loading and planning -------------------------------------------------------------------------
@@ -384,7 +311,7 @@ def test_documentdb_without_starting_position_does_not_replace_forever(tmp_path:
     # mapping AWS creates from it must not show as a replacement on the next plan.
     spec = without(docdb(), "starting_position")
     try:
-        p = plan(tmp_path, [spec], [live(docdb_response())])
+        p = plan(tmp_path, [spec], [live_mapping(docdb_response())])
     except SpecErrors:
         return  # refused up front: fine
     no_changes(p)
@@ -796,7 +723,7 @@ def test_exactly_one_topic_or_queue(tmp_path: Path, mapping: dict[str, Any], fie
 
 
 def test_msk_same_cluster_other_topic_is_another_mapping(tmp_path: Path) -> None:
-    p = plan(tmp_path, [msk(topics=["inventory"])], [live(msk_response())])
+    p = plan(tmp_path, [msk(topics=["inventory"])], [live_mapping(msk_response())])
     assert sorted(c.action for c in p.changes) == ["create", "delete"]
     delete = next(c for c in p.changes if c.action == "delete")
     create = next(c for c in p.changes if c.action == "create")
@@ -809,23 +736,23 @@ def test_msk_same_cluster_other_topic_is_another_mapping(tmp_path: Path) -> None
 
 
 def test_msk_two_topics_of_one_cluster_live_side_by_side(tmp_path: Path) -> None:
-    p = plan(tmp_path, [msk(), msk(topics=["inventory"])], [live(msk_response())])
+    p = plan(tmp_path, [msk(), msk(topics=["inventory"])], [live_mapping(msk_response())])
     assert only(p).action == "create"
     assert only(p).create_request["Topics"] == ["inventory"]
 
 
 def test_self_managed_other_topic_is_another_mapping(tmp_path: Path) -> None:
-    p = plan(tmp_path, [smk(topics=["inventory"])], [live(smk_response())])
+    p = plan(tmp_path, [smk(topics=["inventory"])], [live_mapping(smk_response())])
     assert sorted(c.action for c in p.changes) == ["create", "delete"]
 
 
 def test_brokers_compare_as_a_set(tmp_path: Path) -> None:
     # AWS returns the brokers sorted; the spec lists them in another order.
-    no_changes(plan(tmp_path, [smk()], [live(smk_response())]))
+    no_changes(plan(tmp_path, [smk()], [live_mapping(smk_response())]))
     unsorted = smk_response(
         SelfManagedEventSource={"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": BROKERS[::-1]}}
     )
-    no_changes(plan(tmp_path, [smk()], [live(unsorted)]))
+    no_changes(plan(tmp_path, [smk()], [live_mapping(unsorted)]))
 
 
 def test_other_broker_set_is_another_mapping(tmp_path: Path) -> None:
@@ -834,12 +761,12 @@ def test_other_broker_set_is_another_mapping(tmp_path: Path) -> None:
             "endpoints": {"KAFKA_BOOTSTRAP_SERVERS": [*BROKERS, "b-4.kafka.example.com:9096"]}
         }
     )
-    p = plan(tmp_path, [mapping], [live(smk_response())])
+    p = plan(tmp_path, [mapping], [live_mapping(smk_response())])
     assert [c.action for c in p.changes] == ["delete", "create"]
 
 
 def test_mq_other_queue_is_another_mapping(tmp_path: Path) -> None:
-    p = plan(tmp_path, [rabbitmq(queues=["refunds"])], [live(rabbitmq_response())])
+    p = plan(tmp_path, [rabbitmq(queues=["refunds"])], [live_mapping(rabbitmq_response())])
     assert [c.action for c in p.changes] == ["delete", "create"]
     assert p.changes[1].create_request["Queues"] == ["refunds"]
 
@@ -874,12 +801,14 @@ def test_two_mappings_with_one_identity_refused(tmp_path: Path, pair: tuple[dict
 
 @pytest.mark.parametrize("kind", SPECS)
 def test_default_readback_is_no_change(tmp_path: Path, kind: str) -> None:
-    no_changes(plan(tmp_path, [SPECS[kind]()], [live(RESPONSES[kind]())]))
+    no_changes(plan(tmp_path, [SPECS[kind]()], [live_mapping(RESPONSES[kind]())]))
 
 
 @pytest.mark.parametrize("kind", KAFKA)
 def test_kafka_stream_style_readback_is_no_change(tmp_path: Path, kind: str) -> None:
-    no_changes(plan(tmp_path, [SPECS[kind]()], [live(RESPONSES[kind](**KAFKA_STREAM_STYLE))]))
+    no_changes(
+        plan(tmp_path, [SPECS[kind]()], [live_mapping(RESPONSES[kind](**KAFKA_STREAM_STYLE))])
+    )
 
 
 def test_provisioned_pollers_read_back_with_defaults_is_no_change(tmp_path: Path) -> None:
@@ -888,12 +817,12 @@ def test_provisioned_pollers_read_back_with_defaults_is_no_change(tmp_path: Path
         ProvisionedPollerConfig={"MinimumPollers": 1, "MaximumPollers": 100},
         MaximumRetryAttempts=3,
     )
-    no_changes(plan(tmp_path, [mapping], [live(response)]))
+    no_changes(plan(tmp_path, [mapping], [live_mapping(response)]))
 
 
 @pytest.mark.parametrize("kind", SPECS)
 def test_batch_size_change_updates_only_batch_size(tmp_path: Path, kind: str) -> None:
-    change = only(plan(tmp_path, [SPECS[kind](batch_size=500)], [live(RESPONSES[kind]())]))
+    change = only(plan(tmp_path, [SPECS[kind](batch_size=500)], [live_mapping(RESPONSES[kind]())]))
     assert change.action == "update"
     assert change.fields == [FieldChange("batch_size", 100, 500, False)]
     assert change.update_request == {"UUID": UUID, "BatchSize": 500}
@@ -902,7 +831,7 @@ def test_batch_size_change_updates_only_batch_size(tmp_path: Path, kind: str) ->
 
 @pytest.mark.parametrize("kind", SPECS)
 def test_hand_edited_batch_size_is_drift_back_to_default(tmp_path: Path, kind: str) -> None:
-    change = only(plan(tmp_path, [SPECS[kind]()], [live(RESPONSES[kind](BatchSize=300))]))
+    change = only(plan(tmp_path, [SPECS[kind]()], [live_mapping(RESPONSES[kind](BatchSize=300))]))
     assert change.action == "update"
     assert change.update_request == {"UUID": UUID, "BatchSize": 100}
 
@@ -934,7 +863,7 @@ def test_schema_registry_change_updates_without_consumer_group(
         plan(
             tmp_path,
             [SPECS[kind](**{spec_key: config})],
-            [live(RESPONSES[kind](**{api_key: live_config}))],
+            [live_mapping(RESPONSES[kind](**{api_key: live_config}))],
         )
     )
     assert change.action == "update"
@@ -955,7 +884,7 @@ def test_consumer_group_change_is_replace(tmp_path: Path, kind: str) -> None:
     spec_key, api_key = KAFKA_CONFIG[kind]
     mapping = SPECS[kind](**{spec_key: {"consumer_group_id": "orders-v2"}})
     response = RESPONSES[kind](**{api_key: {"ConsumerGroupId": "orders-v1"}})
-    change = only(plan(tmp_path, [mapping], [live(response)]))
+    change = only(plan(tmp_path, [mapping], [live_mapping(response)]))
     assert change.action == "replace"
     assert change.uuid == UUID
     assert change.fields == [
@@ -971,7 +900,7 @@ def test_consumer_group_given_equal_to_live_is_no_change(tmp_path: Path, kind: s
     spec_key, api_key = KAFKA_CONFIG[kind]
     mapping = SPECS[kind](**{spec_key: {"consumer_group_id": "orders-v1"}})
     response = RESPONSES[kind](**{api_key: {"ConsumerGroupId": "orders-v1"}})
-    no_changes(plan(tmp_path, [mapping], [live(response)]))
+    no_changes(plan(tmp_path, [mapping], [live_mapping(response)]))
 
 
 @pytest.mark.parametrize(
@@ -990,7 +919,7 @@ def test_starting_position_change_is_replace_with_position_warning(
     if spec_position:
         mapping["starting_position"] = spec_position
     change = only(
-        plan(tmp_path, [mapping], [live(RESPONSES[kind](StartingPosition=live_position))])
+        plan(tmp_path, [mapping], [live_mapping(RESPONSES[kind](StartingPosition=live_position))])
     )
     assert change.action == "replace"
     assert change.fields == [
@@ -1003,7 +932,7 @@ def test_starting_position_change_is_replace_with_position_warning(
 
 def test_rabbitmq_virtual_host_change_is_replace(tmp_path: Path) -> None:
     mapping = rabbitmq(source_access_configurations=[basic(), vhost("/staging")])
-    change = only(plan(tmp_path, [mapping], [live(rabbitmq_response())]))
+    change = only(plan(tmp_path, [mapping], [live_mapping(rabbitmq_response())]))
     assert change.action == "replace"
     assert [f.forces_replacement for f in change.fields] == [True]
     assert change.update_request is None
@@ -1014,7 +943,7 @@ def test_rabbitmq_virtual_host_change_is_replace(tmp_path: Path) -> None:
 
 def test_rabbitmq_virtual_host_removed_is_replace(tmp_path: Path) -> None:
     mapping = rabbitmq(source_access_configurations=[basic()])
-    change = only(plan(tmp_path, [mapping], [live(rabbitmq_response())]))
+    change = only(plan(tmp_path, [mapping], [live_mapping(rabbitmq_response())]))
     assert change.action == "replace"
     assert change.create_request["SourceAccessConfigurations"] == [
         {"Type": "BASIC_AUTH", "URI": SECRET}
@@ -1025,7 +954,7 @@ def test_rabbitmq_virtual_host_removed_is_replace(tmp_path: Path) -> None:
 def test_basic_auth_secret_change_is_in_place_update(tmp_path: Path, kind: str) -> None:
     entries = [basic(SECRET2), vhost()] if kind == "rabbitmq" else [basic(SECRET2)]
     mapping = SPECS[kind](source_access_configurations=entries)
-    change = only(plan(tmp_path, [mapping], [live(RESPONSES[kind]())]))
+    change = only(plan(tmp_path, [mapping], [live_mapping(RESPONSES[kind]())]))
     assert change.action == "update"
     assert [f.name for f in change.fields] == ["source_access_configurations"]
     assert not change.fields[0].forces_replacement
@@ -1038,7 +967,7 @@ def test_basic_auth_secret_change_is_in_place_update(tmp_path: Path, kind: str) 
 
 def test_kafka_credentials_change_is_in_place_update(tmp_path: Path) -> None:
     mapping = smk(source_access_configurations=[{"type": "SASL_SCRAM_512_AUTH", "uri": SECRET2}])
-    change = only(plan(tmp_path, [mapping], [live(smk_response())]))
+    change = only(plan(tmp_path, [mapping], [live_mapping(smk_response())]))
     assert change.action == "update"
     assert change.update_request == {
         "UUID": UUID,
@@ -1050,7 +979,11 @@ def test_kafka_credentials_change_is_in_place_update(tmp_path: Path) -> None:
 def test_window_set_live_but_omitted_in_spec_is_replace(tmp_path: Path, kind: str) -> None:
     # A.4: the 500 ms default cannot be sent in whole seconds; only re-creating gets it back.
     change = only(
-        plan(tmp_path, [SPECS[kind]()], [live(RESPONSES[kind](MaximumBatchingWindowInSeconds=5))])
+        plan(
+            tmp_path,
+            [SPECS[kind]()],
+            [live_mapping(RESPONSES[kind](MaximumBatchingWindowInSeconds=5))],
+        )
     )
     assert change.action == "replace"
     assert change.fields == [FieldChange("maximum_batching_window_in_seconds", 5, None, True)]
@@ -1064,7 +997,7 @@ def test_window_set_in_spec_is_in_place_update(tmp_path: Path, kind: str) -> Non
         plan(
             tmp_path,
             [SPECS[kind](maximum_batching_window_in_seconds=5)],
-            [live(RESPONSES[kind]())],
+            [live_mapping(RESPONSES[kind]())],
         )
     )
     assert change.action == "update"
@@ -1077,7 +1010,7 @@ def test_window_lowered_to_zero_is_in_place_update(tmp_path: Path, kind: str) ->
         plan(
             tmp_path,
             [SPECS[kind](maximum_batching_window_in_seconds=0)],
-            [live(RESPONSES[kind](MaximumBatchingWindowInSeconds=5))],
+            [live_mapping(RESPONSES[kind](MaximumBatchingWindowInSeconds=5))],
         )
     )
     assert change.action == "update"
@@ -1092,7 +1025,7 @@ def test_documentdb_full_document_default_matches_readback_without_it(tmp_path: 
             "full_document": "Default",
         }
     )
-    no_changes(plan(tmp_path, [mapping], [live(docdb_response())]))
+    no_changes(plan(tmp_path, [mapping], [live_mapping(docdb_response())]))
     explicit = docdb_response(
         DocumentDBEventSourceConfig={
             "DatabaseName": "shop",
@@ -1100,7 +1033,7 @@ def test_documentdb_full_document_default_matches_readback_without_it(tmp_path: 
             "FullDocument": "Default",
         }
     )
-    no_changes(plan(tmp_path, [docdb()], [live(explicit)]))
+    no_changes(plan(tmp_path, [docdb()], [live_mapping(explicit)]))
 
 
 def test_documentdb_full_document_change_sends_whole_config(tmp_path: Path) -> None:
@@ -1111,7 +1044,7 @@ def test_documentdb_full_document_change_sends_whole_config(tmp_path: Path) -> N
             "full_document": "UpdateLookup",
         }
     )
-    change = only(plan(tmp_path, [mapping], [live(docdb_response())]))
+    change = only(plan(tmp_path, [mapping], [live_mapping(docdb_response())]))
     assert change.action == "update"
     assert change.fields == [
         FieldChange("document_db_event_source_config.full_document", "Default", "UpdateLookup")
@@ -1130,7 +1063,9 @@ def test_documentdb_full_document_change_sends_whole_config(tmp_path: Path) -> N
 @pytest.mark.parametrize("kind", SPECS)
 def test_declared_tags_converge(tmp_path: Path, kind: str) -> None:
     mapping = SPECS[kind](tags={"team": "orders", "env": "prod"})
-    current = live(RESPONSES[kind](), tags={"team": "checkout", "env": "prod", "owner": "bob"})
+    current = live_mapping(
+        RESPONSES[kind](), tags={"team": "checkout", "env": "prod", "owner": "bob"}
+    )
     change = only(plan(tmp_path, [mapping], [current]))
     assert change.action == "update"
     assert change.update_request is None  # tags have their own API
@@ -1147,13 +1082,13 @@ def test_declared_tags_converge(tmp_path: Path, kind: str) -> None:
 
 @pytest.mark.parametrize("kind", SPECS)
 def test_tags_not_declared_are_left_alone(tmp_path: Path, kind: str) -> None:
-    current = live(RESPONSES[kind](), tags={"team": "checkout"})
+    current = live_mapping(RESPONSES[kind](), tags={"team": "checkout"})
     no_changes(plan(tmp_path, [SPECS[kind]()], [current]))
 
 
 @pytest.mark.parametrize("kind", SPECS)
 def test_equal_tags_are_no_change(tmp_path: Path, kind: str) -> None:
-    current = live(RESPONSES[kind](), tags={"team": "orders"})
+    current = live_mapping(RESPONSES[kind](), tags={"team": "orders"})
     no_changes(plan(tmp_path, [SPECS[kind](tags={"team": "orders"})], [current]))
 
 
@@ -1207,69 +1142,10 @@ def test_create_request_shape_per_kind(tmp_path: Path, kind: str) -> None:
 # =================================================================================================
 
 
-class FakeTime:
-    """A clock that only moves when the code under test sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 5000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class Harness:
-    def __init__(self, client: Any, stubber: Stubber, calls: list[tuple[str, dict]]) -> None:
-        self.client, self.stubber, self.calls = client, stubber, calls
-        self.time = FakeTime()
-
-    def apply(self, p: Plan) -> ApplyResult:
-        applier = Applier(self.client, sleep=self.time.sleep, clock=self.time.clock)
-        return applier.apply(p)
-
-    @property
-    def ops(self) -> list[str]:
-        return [name for name, _ in self.calls]
-
-    def ok(self, method: str, response: dict[str, Any], expected: dict[str, Any]) -> None:
-        self.stubber.add_response(method, response, expected)
-
-    def get(self, response: dict[str, Any]) -> None:
-        self.ok("get_event_source_mapping", response, {"UUID": response["UUID"]})
-
-    def gone(self, uuid: str) -> None:
-        self.stubber.add_client_error(
-            "get_event_source_mapping",
-            service_error_code="ResourceNotFoundException",
-            service_message=NOT_FOUND,
-            http_status_code=404,
-            expected_params={"UUID": uuid},
-        )
-
-
 @pytest.fixture
-def h() -> Iterator[Harness]:
-    client = boto3.client(
-        "lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    calls: list[tuple[str, dict]] = []
-
-    def record(params: dict, model: Any, **_: Any) -> None:
-        calls.append((model.name, dict(params)))
-
-    def no_network(**_: Any) -> None:
-        raise AssertionError("a request reached the network layer")
-
-    client.meta.events.register("before-parameter-build.lambda", record)
-    client.meta.events.register("before-send", no_network)
-    with Stubber(client) as stubber:
-        yield Harness(client, stubber, calls)
-        stubber.assert_no_pending_responses()
+def h() -> Iterator[ApplyHarness]:
+    with stubbed_lambda() as harness:
+        yield harness
 
 
 APPLY_KINDS = ("self-managed-kafka", "rabbitmq")
@@ -1283,7 +1159,7 @@ def done(result: ApplyResult) -> None:
 
 
 @pytest.mark.parametrize("kind", APPLY_KINDS)
-def test_apply_create_sends_the_planned_request(h: Harness, tmp_path: Path, kind: str) -> None:
+def test_apply_create_sends_the_planned_request(h: ApplyHarness, tmp_path: Path, kind: str) -> None:
     p = plan(tmp_path, [SPECS[kind](batch_size=50, tags={"team": "orders"})], [])
     change = only(p)
     new = U(f"new-{kind}")
@@ -1291,12 +1167,12 @@ def test_apply_create_sends_the_planned_request(h: Harness, tmp_path: Path, kind
     h.ok(
         "create_event_source_mapping",
         RESPONSES[kind](new, "Creating", BatchSize=50),
-        change.create_request,
+        **change.create_request,
     )
     h.get(RESPONSES[kind](new, "Creating", BatchSize=50))
     h.get(RESPONSES[kind](new, "Enabled", BatchSize=50))
 
-    result = h.apply(p)
+    result = h.applier().apply(p)
 
     done(result)
     assert h.ops == ["CreateEventSourceMapping", "GetEventSourceMapping", "GetEventSourceMapping"]
@@ -1307,33 +1183,37 @@ def test_apply_create_sends_the_planned_request(h: Harness, tmp_path: Path, kind
 
 
 @pytest.mark.parametrize("kind", APPLY_KINDS)
-def test_apply_update_waits_until_enabled(h: Harness, tmp_path: Path, kind: str) -> None:
-    p = plan(tmp_path, [SPECS[kind](batch_size=500)], [live(RESPONSES[kind]())])
+def test_apply_update_waits_until_enabled(h: ApplyHarness, tmp_path: Path, kind: str) -> None:
+    p = plan(tmp_path, [SPECS[kind](batch_size=500)], [live_mapping(RESPONSES[kind]())])
     change = only(p)
     assert change.update_request == {"UUID": UUID, "BatchSize": 500}
     h.ok(
         "update_event_source_mapping",
         RESPONSES[kind](state="Updating", BatchSize=500),
-        change.update_request,
+        **change.update_request,
     )
     h.get(RESPONSES[kind](state="Updating", BatchSize=500))
     h.get(RESPONSES[kind](state="Enabled", BatchSize=500))
 
-    done(h.apply(p))
+    done(h.applier().apply(p))
     assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping", "GetEventSourceMapping"]
 
 
-def test_apply_mq_credentials_update_never_sends_virtual_host(h: Harness, tmp_path: Path) -> None:
+def test_apply_mq_credentials_update_never_sends_virtual_host(
+    h: ApplyHarness, tmp_path: Path
+) -> None:
     p = plan(
         tmp_path,
         [rabbitmq(source_access_configurations=[basic(SECRET2), vhost()])],
-        [live(rabbitmq_response())],
+        [live_mapping(rabbitmq_response())],
     )
     change = only(p)
-    h.ok("update_event_source_mapping", rabbitmq_response(state="Updating"), change.update_request)
+    h.ok(
+        "update_event_source_mapping", rabbitmq_response(state="Updating"), **change.update_request
+    )
     h.get(rabbitmq_response(state="Enabled"))
 
-    done(h.apply(p))
+    done(h.applier().apply(p))
     sent = h.calls[0][1]["SourceAccessConfigurations"]
     assert sent == [{"Type": "BASIC_AUTH", "URI": SECRET2}]
 
@@ -1349,19 +1229,19 @@ REPLACE_SPECS = {
 
 @pytest.mark.parametrize("kind", APPLY_KINDS)
 def test_apply_replace_deletes_waits_gone_then_creates(
-    h: Harness, tmp_path: Path, kind: str
+    h: ApplyHarness, tmp_path: Path, kind: str
 ) -> None:
-    p = plan(tmp_path, [REPLACE_SPECS[kind]], [live(RESPONSES[kind]())])
+    p = plan(tmp_path, [REPLACE_SPECS[kind]], [live_mapping(RESPONSES[kind]())])
     change = only(p)
     assert change.action == "replace"
     new = U(f"replacement-{kind}")
-    h.ok("delete_event_source_mapping", RESPONSES[kind](state="Deleting"), {"UUID": UUID})
+    h.ok("delete_event_source_mapping", RESPONSES[kind](state="Deleting"), UUID=UUID)
     h.get(RESPONSES[kind](state="Deleting"))
     h.gone(UUID)
-    h.ok("create_event_source_mapping", RESPONSES[kind](new, "Creating"), change.create_request)
+    h.ok("create_event_source_mapping", RESPONSES[kind](new, "Creating"), **change.create_request)
     h.get(RESPONSES[kind](new, "Enabled"))
 
-    result = h.apply(p)
+    result = h.applier().apply(p)
 
     done(result)
     assert h.ops == [
@@ -1377,48 +1257,49 @@ def test_apply_replace_deletes_waits_gone_then_creates(
 
 
 @pytest.mark.parametrize("kind", APPLY_KINDS)
-def test_apply_delete_waits_until_gone(h: Harness, tmp_path: Path, kind: str) -> None:
-    p = plan(tmp_path, [], [live(RESPONSES[kind]())])
+def test_apply_delete_waits_until_gone(h: ApplyHarness, tmp_path: Path, kind: str) -> None:
+    p = plan(tmp_path, [], [live_mapping(RESPONSES[kind]())])
     assert only(p).action == "delete"
-    h.ok("delete_event_source_mapping", RESPONSES[kind](state="Deleting"), {"UUID": UUID})
+    h.ok("delete_event_source_mapping", RESPONSES[kind](state="Deleting"), UUID=UUID)
     h.get(RESPONSES[kind](state="Deleting"))
     h.gone(UUID)
 
-    done(h.apply(p))
+    done(h.applier().apply(p))
     assert h.ops == ["DeleteEventSourceMapping", "GetEventSourceMapping", "GetEventSourceMapping"]
 
 
 @pytest.mark.parametrize("kind", APPLY_KINDS)
-def test_apply_tag_convergence(h: Harness, tmp_path: Path, kind: str) -> None:
+def test_apply_tag_convergence(h: ApplyHarness, tmp_path: Path, kind: str) -> None:
     p = plan(
         tmp_path,
         [SPECS[kind](tags={"team": "orders", "env": "prod"})],
-        [live(RESPONSES[kind](), tags={"team": "checkout", "owner": "bob"})],
+        [live_mapping(RESPONSES[kind](), tags={"team": "checkout", "owner": "bob"})],
     )
     h.ok(
         "tag_resource",
         {},
-        {"Resource": esm_arn(UUID), "Tags": {"team": "orders", "env": "prod"}},
+        Resource=esm_arn(UUID),
+        Tags={"team": "orders", "env": "prod"},
     )
-    h.ok("untag_resource", {}, {"Resource": esm_arn(UUID), "TagKeys": ["owner"]})
+    h.ok("untag_resource", {}, Resource=esm_arn(UUID), TagKeys=["owner"])
 
-    done(h.apply(p))
+    done(h.applier().apply(p))
     assert h.ops == ["TagResource", "UntagResource"]  # no Update, nothing to wait for
 
 
 @pytest.mark.parametrize("kind", APPLY_KINDS)
-def test_apply_update_and_tags_together(h: Harness, tmp_path: Path, kind: str) -> None:
+def test_apply_update_and_tags_together(h: ApplyHarness, tmp_path: Path, kind: str) -> None:
     p = plan(
         tmp_path,
         [SPECS[kind](batch_size=500, tags={"team": "orders"})],
-        [live(RESPONSES[kind](), tags={})],
+        [live_mapping(RESPONSES[kind](), tags={})],
     )
     change = only(p)
-    h.ok("update_event_source_mapping", RESPONSES[kind](state="Updating"), change.update_request)
+    h.ok("update_event_source_mapping", RESPONSES[kind](state="Updating"), **change.update_request)
     h.get(RESPONSES[kind](state="Enabled", BatchSize=500))
-    h.ok("tag_resource", {}, {"Resource": esm_arn(UUID), "Tags": {"team": "orders"}})
+    h.ok("tag_resource", {}, Resource=esm_arn(UUID), Tags={"team": "orders"})
 
-    done(h.apply(p))
+    done(h.applier().apply(p))
     assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping", "TagResource"]
 
 
