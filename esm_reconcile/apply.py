@@ -10,6 +10,7 @@ different mappings and run on a bounded pool of workers that share the run's rat
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import signal
@@ -21,14 +22,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
-from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import rules
 from .aws import describe_error, error_code
 from .diff import reconcile_existing
 from .live_state import LiveMapping
 from .plan import Change, Plan
+from .states import StateReader
 
 T = TypeVar("T")
 
@@ -41,19 +42,6 @@ IAM_PROPAGATION_MESSAGES = (
     "cannot be assumed by lambda",
     "execution role does not have permissions",
     "ensure the role can perform",
-)
-# Answers that say "not now" rather than "no": a poll that meets one simply polls again.
-TRANSIENT_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "ServiceException",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "RequestTimeout",
-    }
 )
 _UUID_IN_MESSAGE = re.compile(
     r"UUID\s+([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
@@ -108,13 +96,6 @@ def is_propagation_error(exc: Exception) -> bool:
     return any(text in message for text in IAM_PROPAGATION_MESSAGES)
 
 
-def is_transient(exc: Exception) -> bool:
-    if isinstance(exc, ClientError):
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return error_code(exc) in TRANSIENT_CODES or status >= 500
-    return isinstance(exc, (BotoConnectionError, HTTPClientError))
-
-
 class Applier:
     def __init__(
         self,
@@ -144,6 +125,7 @@ class Applier:
             **(timeouts or {}),
         }
         self.parallelism = max(1, parallelism)
+        self.states = StateReader(lambda_client, clock)
 
     @property
     def stop_requested(self) -> bool:
@@ -196,11 +178,15 @@ class Applier:
         try:
             created = step(change)
         except Interrupted:
-            return Outcome(change, "skipped", "interrupted while waiting", phase)
+            note = "interrupted while waiting"
+            if phase == "delete" and change.action == "replace":
+                note = "interrupted while the old mapping was being deleted; new one not created"
+            return Outcome(change, "skipped", note, phase)
         except (WaitTimeout, Unreconcilable) as exc:
             return Outcome(change, "failed", str(exc), phase)
         except (ClientError, BotoCoreError) as exc:
-            return Outcome(change, "failed", str(describe_error(change.address, exc)), phase)
+            failure = describe_error(change.address, exc)
+            return Outcome(change, "failed", f"{failure.code}: {failure.aws_message}", phase)
         return Outcome(change, "done", step=phase, created_uuid=created)
 
     # -- steps -------------------------------------------------------------------------------
@@ -286,7 +272,7 @@ class Applier:
         elif rest.action == "replace":
             names = ", ".join(f.name for f in rest.fields if f.forces_replacement)
             raise Unreconcilable(
-                f"{change.address}: a mapping for this source already exists ({uuid}) and "
+                f"a mapping for this source already exists ({uuid}) and "
                 f"differs in {names}, which only re-creating it changes; plan again"
             )
         else:
@@ -348,43 +334,38 @@ class Applier:
         if self.stop_requested:
             raise Interrupted()
 
-    def _polls(self, what: str, kind: str) -> Iterator[None]:
-        """Yield once per poll, sleeping with jittered backoff, until the kind's timeout."""
+    def _polls(self, what: str, kind: str) -> Iterator[float]:
+        """Yield once per poll (the time of the previous one), sleeping with jittered backoff
+        in between, until the kind's timeout."""
         deadline = self.clock() + self.timeouts[kind]
         delay = self.poll_start
         started = self.clock()
-        while True:
-            yield
-            if self.stop_requested:
-                raise Interrupted()
-            if self.clock() >= deadline:
-                raise WaitTimeout(f"{what}: still not settled after {self.timeouts[kind]:.0f} s")
-            self._pause(delay)
-            delay = min(delay * 2, self.poll_max)
-            if self.waiting is not None:
-                self.waiting(f"{what}: waiting ({self.clock() - started:.0f} s)")
-
-    def _get(self, uuid: str) -> dict[str, Any] | None:
-        """One poll's Get; None when AWS said "not now" (throttled, 5xx) even after boto3's
-        retries: the next poll asks again, within the wait's own timeout."""
-        try:
-            return self.client.get_event_source_mapping(UUID=uuid)
-        except (ClientError, BotoCoreError) as exc:
-            if is_transient(exc):
-                return None
-            raise
+        previous = -math.inf
+        with self.states.waiting():
+            while True:
+                now = self.clock()
+                yield previous
+                previous = now
+                if self.stop_requested:
+                    raise Interrupted()
+                if self.clock() >= deadline:
+                    raise WaitTimeout(f"still not settled after {self.timeouts[kind]:.0f} s")
+                self._pause(delay)
+                delay = min(delay * 2, self.poll_max)
+                if self.waiting is not None:
+                    self.waiting(f"{what}: waiting ({self.clock() - started:.0f} s)")
 
     def wait_settled(self, uuid: str, what: str, kind: str) -> str:
-        for _ in self._polls(what, kind):
-            found = self._get(uuid)
+        for previous in self._polls(what, kind):
+            found = self.states.read(uuid, since=previous)
             if found is not None and found.get("State", "") in rules.SETTLED_STATES:
                 return found["State"]
         raise AssertionError("unreachable")
 
     def wait_gone(self, uuid: str, what: str) -> None:
-        for _ in self._polls(what, "delete"):
+        for previous in self._polls(what, "delete"):
             try:
-                self._get(uuid)
+                self.states.read(uuid, since=previous)
             except ClientError as exc:
                 if error_code(exc) == "ResourceNotFoundException":
                     return

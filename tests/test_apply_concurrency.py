@@ -58,10 +58,12 @@ class FakeLambda:
     `settle_polls` Gets; Get of a deleted mapping is ResourceNotFound once it settles."""
 
     settle_polls: int = 1
+    settle_seconds: float = 0.0  # when set, transitions end by time instead of by polls
     call_seconds: float = 0.0  # how long each call takes (real time), to make overlap visible
     mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
     pending: dict[str, int] = field(default_factory=dict)  # UUID -> polls until settled
     deleting: set[str] = field(default_factory=set)
+    settle_until: dict[str, float] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     # op -> errors to raise on its next calls, in order (then behave normally)
     script: dict[str, list[ClientError]] = field(default_factory=dict)
@@ -89,6 +91,36 @@ class FakeLambda:
         with self.lock:
             self.in_flight -= 1
             call.ended = time.monotonic()
+
+    def _settle_by_time(self) -> None:
+        """With settle_seconds, a transition ends that long after the mutating call."""
+        if not self.settle_seconds:
+            return
+        now = time.monotonic()
+        for uuid, until in list(self.settle_until.items()):
+            if now >= until:
+                self.pending[uuid] = 0
+                del self.settle_until[uuid]
+                if uuid in self.deleting:
+                    self.deleting.discard(uuid)
+                    del self.mappings[uuid]
+                else:
+                    self.mappings[uuid]["State"] = "Enabled"
+
+    def _start_transition(self, uuid: str) -> None:
+        self.pending[uuid] = 10**9 if self.settle_seconds else self.settle_polls
+        if self.settle_seconds:
+            self.settle_until[uuid] = time.monotonic() + self.settle_seconds
+
+    def _observe(self, uuid: str) -> None:
+        """One look at a mapping: a pending transition comes one look closer to its end."""
+        if self.pending.get(uuid, 0) > 0:
+            self.pending[uuid] -= 1
+        elif uuid in self.deleting:
+            del self.mappings[uuid]
+            self.deleting.discard(uuid)
+        elif self.mappings[uuid]["State"] in ("Creating", "Updating", "Enabling"):
+            self.mappings[uuid]["State"] = "Enabled"
 
     def add(self, uuid: str, function: str, source: str, state: str = "Enabled", **extra: Any):
         self.mappings[uuid] = {
@@ -126,7 +158,7 @@ class FakeLambda:
                 fields = {k: v for k, v in request.items() if k not in ("FunctionName", "Tags")}
                 self.add(uuid, request["FunctionName"], request["EventSourceArn"], **fields)
                 self.mappings[uuid]["State"] = "Creating"
-                self.pending[uuid] = self.settle_polls
+                self._start_transition(uuid)
                 return dict(self.mappings[uuid])
         finally:
             self._leave(call)
@@ -135,18 +167,12 @@ class FakeLambda:
         call = self._enter("get", UUID)
         try:
             with self.lock:
+                self._settle_by_time()
                 if UUID not in self.mappings:
                     raise error("ResourceNotFoundException", "not found", 404)
-                if self.pending.get(UUID, 0) > 0:
-                    self.pending[UUID] -= 1
-                elif UUID in self.deleting:
-                    del self.mappings[UUID]
-                    self.deleting.discard(UUID)
+                self._observe(UUID)
+                if UUID not in self.mappings:
                     raise error("ResourceNotFoundException", "not found", 404)
-                else:
-                    item = self.mappings[UUID]
-                    if item["State"] in ("Creating", "Updating", "Enabling"):
-                        item["State"] = "Enabled"
                 return dict(self.mappings[UUID])
         finally:
             self._leave(call)
@@ -160,7 +186,7 @@ class FakeLambda:
                     raise error("ResourceInUseException", "Cannot update: in use")
                 item.update(changes)
                 item["State"] = "Updating"
-                self.pending[UUID] = self.settle_polls
+                self._start_transition(UUID)
                 return dict(item)
         finally:
             self._leave(call)
@@ -174,7 +200,7 @@ class FakeLambda:
                 item = self.mappings[UUID]
                 item["State"] = "Deleting"
                 self.deleting.add(UUID)
-                self.pending[UUID] = self.settle_polls
+                self._start_transition(UUID)
                 return dict(item)
         finally:
             self._leave(call)
@@ -189,14 +215,20 @@ class FakeLambda:
         class Paginator:
             def paginate(self, **scope: Any) -> list[dict[str, Any]]:
                 fake._leave(fake._enter("list", None))
-                items = [
-                    dict(m)
-                    for m in fake.mappings.values()
-                    if all(
-                        m.get(k.replace("FunctionName", "FunctionArn")) == v
-                        for k, v in scope.items()
-                    )
-                ]
+                scope.pop("PaginationConfig", None)
+                with fake.lock:
+                    fake._settle_by_time()
+                    # A sweep observes every mapping, as a Get observes one.
+                    for uuid in list(fake.mappings):
+                        fake._observe(uuid)
+                    items = [
+                        dict(m)
+                        for m in fake.mappings.values()
+                        if all(
+                            m.get(k.replace("FunctionName", "FunctionArn")) == v
+                            for k, v in scope.items()
+                        )
+                    ]
                 return [{"EventSourceMappings": items}]
 
         return Paginator()
@@ -501,3 +533,52 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.01)
+
+
+# -- waiting many mappings at once --------------------------------------------------------------
+
+
+def test_many_waiting_mappings_are_polled_by_shared_list_sweeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Time runs ~20x faster here than on AWS (settling in 0.6 s, not 10+ s): scale the
+    # shortest reuse of a sweep the same way.
+    monkeypatch.setattr("esm_reconcile.states.SECONDS_PER_SWEPT_PAGE", 0.025)
+    fake = FakeLambda(settle_seconds=0.6, call_seconds=0.002)
+    runner = applier(fake, parallelism=40, poll_start=0.05, poll_max=0.1)
+    result = runner.apply(Plan([create(i) for i in range(40)]))
+    assert result.ok and len(fake.mappings) == 40
+    sweeps, gets = len(fake.ops("list")), len(fake.ops("get"))
+    # A Get per poll would be 40 x (0.6 s / 0.1 s) and more; sweeps answer "still creating"
+    # for everyone at once, and each mapping needs about one Get to confirm it settled.
+    assert 0 < sweeps < 40 and gets < 40 * 3, (sweeps, gets)
+
+
+def test_a_few_waiting_mappings_use_gets_only() -> None:
+    fake = FakeLambda(settle_polls=3)
+    result = applier(fake, parallelism=2).apply(Plan([create(i) for i in range(2)]))
+    assert result.ok and not fake.ops("list")
+
+
+def test_a_sweep_never_ends_a_wait_only_a_get_does() -> None:
+    """List may lag (eventual consistency): its 'Enabled' for a mapping being updated must not
+    end the wait; its 'Updating' may defer it."""
+    from esm_reconcile.states import StateReader
+
+    class LaggingList(FakeLambda):
+        def get_paginator(self, name: str) -> Any:
+            stale = [{"UUID": u, "State": "Enabled"} for u in self.mappings]
+
+            class Paginator:
+                def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                    return [{"EventSourceMappings": stale}]
+
+            return Paginator()
+
+    fake = LaggingList(settle_polls=2)
+    fake.add("u-1", FN, queue(1), state="Updating")
+    fake.pending["u-1"] = 2
+    reader = StateReader(fake)
+    reader.waiters = 10  # as if many were waiting: sweep mode
+    assert reader.read("u-1", 1.0)["State"] == "Updating"  # from Get, not the stale sweep
+    assert reader.sweeps == 1 and reader.gets == 1
