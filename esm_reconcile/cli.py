@@ -25,7 +25,7 @@ from .validate import Spec, load_spec
 FORMATS = click.Choice(["text", "json", "markdown"])
 # Mappings take seconds to minutes to settle; waiting on several at once is what makes a big
 # apply finish. The rate limiter, not this, bounds the request rate.
-DEFAULT_PARALLELISM = 10
+DEFAULT_PARALLELISM = 32
 
 
 @dataclass
