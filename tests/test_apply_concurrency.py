@@ -253,6 +253,19 @@ def delete(uuid: str, i: int | str) -> Change:
     return Change("delete", f"worker[{queue(i)}]", FN, queue(i), uuid, kind="sqs")
 
 
+def replace_of(uuid: str, i: int | str) -> Change:
+    """A replace of mapping `uuid` on queue i by one with batch size 5."""
+    return Change(
+        "replace",
+        f"worker[{queue(i)}]",
+        FN,
+        queue(i),
+        uuid,
+        kind="sqs",
+        create_request={"FunctionName": FN, "EventSourceArn": queue(i), "BatchSize": 5},
+    )
+
+
 def applier(fake: FakeLambda, **kwargs: Any) -> Applier:
     kwargs.setdefault("poll_start", 0.001)
     kwargs.setdefault("poll_max", 0.002)
@@ -280,15 +293,7 @@ def test_every_delete_is_gone_before_any_create_starts() -> None:
     fake = FakeLambda(settle_polls=3, call_seconds=0.005)
     for i in range(6):
         fake.add(f"old-{i}", FN, queue(i))
-    replace = Change(
-        "replace",
-        f"worker[{queue(0)}]",
-        FN,
-        queue(0),
-        "old-0",
-        kind="sqs",
-        create_request={"FunctionName": FN, "EventSourceArn": queue(0), "BatchSize": 5},
-    )
+    replace = replace_of("old-0", 0)
     plan = Plan([replace, *[delete(f"old-{i}", i) for i in range(1, 6)]])
     plan.changes += [create(f"new{i}") for i in range(6)]
     result = applier(fake, parallelism=8).apply(plan)
@@ -305,15 +310,7 @@ def test_a_failed_delete_half_never_creates_and_others_finish() -> None:
     fake = FakeLambda()
     fake.add("old-0", FN, queue(0))
     fake.script["delete"] = [error("AccessDeniedException", "not allowed to delete", 403)]
-    replace = Change(
-        "replace",
-        f"worker[{queue(0)}]",
-        FN,
-        queue(0),
-        "old-0",
-        kind="sqs",
-        create_request={"FunctionName": FN, "EventSourceArn": queue(0), "BatchSize": 5},
-    )
+    replace = replace_of("old-0", 0)
     result = applier(fake, parallelism=3).apply(Plan([replace, create(1), create(2)]))
     failed = result.by_status("failed")
     assert [o.change.address for o in failed] == [replace.address]
