@@ -19,10 +19,22 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from .errors import AwsError, EsmError
 
 DEFAULT_MAX_RPS = 10.0
+THROTTLING_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
+)
 
 
 class RateLimiter:
-    """Token bucket shared by all threads of a run."""
+    """Token bucket shared by all threads of a run, that backs off when AWS throttles.
+
+    The quota is shared with every other caller in the account and region, so a configured rate
+    that was safe can stop being so. A throttled answer halves the rate (at most once a second:
+    one burst of 429s is one signal); it then climbs back to the configured rate over about
+    RECOVERY_SECONDS (additive increase, multiplicative decrease).
+    """
+
+    RECOVERY_SECONDS = 20.0
+    MIN_RATE = 0.5
 
     def __init__(
         self,
@@ -31,19 +43,27 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        self.max_rate = rate
         self.rate = rate
+        self.lowest_rate = rate
         self.capacity = burst if burst is not None else max(1.0, rate)
         self.tokens = self.capacity
         self.clock, self.sleep = clock, sleep
         self.updated = clock()
+        self.last_cut = -float("inf")
         self.lock = threading.Lock()
         self.acquired = 0
+        self.throttled = 0
 
     def acquire(self, **_: Any) -> None:
         while True:
             with self.lock:
                 now = self.clock()
-                self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+                elapsed = now - self.updated
+                self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+                self.rate = min(
+                    self.max_rate, self.rate + elapsed * self.max_rate / self.RECOVERY_SECONDS
+                )
                 self.updated = now
                 if self.tokens >= 1 - 1e-9:  # float refill can land a hair below 1
                     self.tokens = max(0.0, self.tokens - 1)
@@ -51,6 +71,26 @@ class RateLimiter:
                     return
                 wait = (1 - self.tokens) / self.rate
             self.sleep(wait)
+
+    def observe(self, response: Any = None, **_: Any) -> None:
+        """botocore's needs-retry event: note a throttled answer. Returns None, so boto3's own
+        retry handler still decides whether to retry."""
+        if not response:
+            return
+        http, parsed = response
+        code = (parsed or {}).get("Error", {}).get("Code", "")
+        if getattr(http, "status_code", 0) == 429 or code in THROTTLING_CODES:
+            self.on_throttle()
+
+    def on_throttle(self) -> None:
+        with self.lock:
+            self.throttled += 1
+            now = self.clock()
+            if now - self.last_cut >= 1.0:
+                self.last_cut = now
+                self.rate = max(self.MIN_RATE, self.rate / 2)
+                self.lowest_rate = min(self.lowest_rate, self.rate)
+                self.tokens = min(self.tokens, 0.0)  # no burst straight after a throttle
 
 
 @dataclass
@@ -103,6 +143,7 @@ def connect(
     except (BotoCoreError, NoRegionError) as exc:
         raise EsmError(f"AWS configuration: {exc}") from None
     lambda_client.meta.events.register("before-send.lambda", limiter.acquire)
+    lambda_client.meta.events.register("needs-retry.lambda", limiter.observe)
     return AwsContext(lambda_client, sts_client, limiter, session.region_name)
 
 

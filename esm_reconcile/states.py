@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from . import rules
-from .aws import error_code
+from .aws import THROTTLING_CODES, error_code
 
 PAGE_SIZE = 100
 SWEEP_MIN_WAITERS = 4  # below this, Gets are as cheap and fresher
@@ -30,18 +30,12 @@ SWEEP_MIN_WAITERS = 4  # below this, Gets are as cheap and fresher
 SECONDS_PER_SWEPT_PAGE = 0.5
 
 # Answers that say "not now" rather than "no": a poll that meets one simply polls again.
-TRANSIENT_CODES = frozenset(
-    {
-        "TooManyRequestsException",
-        "ThrottlingException",
-        "Throttling",
-        "RequestLimitExceeded",
-        "ServiceException",
-        "ServiceUnavailableException",
-        "InternalFailure",
-        "RequestTimeout",
-    }
-)
+TRANSIENT_CODES = THROTTLING_CODES | {
+    "ServiceException",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "RequestTimeout",
+}
 
 
 def is_transient(exc: Exception) -> bool:

@@ -820,3 +820,29 @@ def test_interrupted_apply_then_rerun_converges(tmp_path: Path) -> None:
         # What the first run made was kept, not made again.
         assert all(live[key]["UUID"] == m["UUID"] for key, m in first.items())
         assert not Esm().plan(spec).has_changes
+
+
+def test_a_quota_below_max_rps_slows_the_client_and_apply_still_converges(
+    tmp_path: Path, fast_retries: None
+) -> None:
+    """Other callers can use up the account's quota: the server allows 4 req/s while esm is
+    configured for 20. Throttled answers halve esm's rate; nothing fails; the plan converges."""
+    functions = {
+        f"fi-fn{f}": [{"event_source_arn": queue_arn(f * 4 + i)} for i in range(4)]
+        for f in range(3)
+    }
+    spec_path = write(tmp_path / "quota.yaml", functions)
+    sources = [m["event_source_arn"] for ms in functions.values() for m in ms]
+    log: list[tuple[float, str, str, int]] = []
+    with sandbox(list(functions), sources, REGION, quota_rps=4, response_log=log):
+        spec = load_spec([spec_path])
+        aws = connect(region=REGION, max_rps=20)
+        plan = make_plan(spec, aws)
+        result = Applier(aws.lambda_client, parallelism=6, poll_start=0.05, poll_max=0.2).apply(
+            plan
+        )
+        assert result.ok, [o.message for o in result.outcomes]
+        assert aws.limiter.throttled > 0 and aws.limiter.lowest_rate < 20
+        assert len(by_identity(live_mappings())) == 12
+        assert not make_plan(spec, aws).has_changes
+    assert any(status == 429 for _, _, _, status in log)

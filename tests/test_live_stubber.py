@@ -315,3 +315,27 @@ def test_rate_limiter_accepts_botocore_event_arguments() -> None:
     limiter = RateLimiter(10, clock=time.clock, sleep=time.sleep)
     limiter.acquire(request=object(), event_name="before-send.lambda.ListEventSourceMappings")
     assert limiter.acquired == 1
+
+
+def test_rate_limiter_halves_on_throttling_once_per_second_then_recovers() -> None:
+    time = FakeTime()
+    limiter = RateLimiter(10, burst=10, clock=time.clock, sleep=time.sleep)
+    throttled = (
+        type("Http", (), {"status_code": 429})(),
+        {"Error": {"Code": "TooManyRequestsException"}},
+    )
+    for _ in range(5):  # one burst of 429s is one signal
+        limiter.observe(response=throttled, attempts=1)
+    assert limiter.rate == pytest.approx(5.0) and limiter.throttled == 5
+    time.now += 1.0
+    limiter.observe(response=throttled)
+    assert limiter.rate == pytest.approx(2.5 + 0.0, abs=0.6)  # recovered ~0.5 over that second
+    assert limiter.lowest_rate == limiter.rate
+    # Additive recovery: back to the configured rate in about RECOVERY_SECONDS, never above.
+    time.now += RateLimiter.RECOVERY_SECONDS
+    limiter.acquire()
+    assert limiter.rate == pytest.approx(10.0)
+    ok = (type("Http", (), {"status_code": 200})(), {})
+    limiter.observe(response=ok)
+    limiter.observe(response=None, caught_exception=ConnectionError())
+    assert limiter.rate == pytest.approx(10.0)
