@@ -29,6 +29,11 @@ SWEEP_MIN_WAITERS = 4  # below this, Gets are as cheap and fresher
 # about 1/this requests per second however many pages the region holds.
 SECONDS_PER_SWEPT_PAGE = 0.5
 
+# Even while sweeps say "in transition", every this-many-th look at a mapping is a Get: a List
+# that lags far behind (LocalStack's can keep a deleted mapping Deleting for good) costs a few
+# polls, never a timeout.
+VERIFY_EVERY = 4
+
 # Answers that say "not now" rather than "no": a poll that meets one simply polls again.
 TRANSIENT_CODES = THROTTLING_CODES | {
     "ServiceException",
@@ -56,6 +61,7 @@ class StateReader:
         self.pages = 1  # pages the last sweep took: the price of the next one
         self.snapshot: dict[str, dict[str, Any]] = {}
         self.snapshot_at = -math.inf
+        self.deferred: dict[str, int] = {}  # sweep answers per mapping since its last Get
         self.gets = 0
         self.sweeps = 0
 
@@ -75,11 +81,16 @@ class StateReader:
         Get does. A transition state may come from a sweep made after `since` (the waiter's
         previous look), or from one made in the last moment (see SECONDS_PER_SWEPT_PAGE)."""
         try:
-            if self.waiters >= SWEEP_MIN_WAITERS and self.waiters > 2 * self.pages:
+            sweeping = self.waiters >= SWEEP_MIN_WAITERS and self.waiters > 2 * self.pages
+            if sweeping and self.deferred.get(uuid, 0) < VERIFY_EVERY - 1:
                 found = self._from_sweep(uuid, since)
                 if found is not None and found.get("State") in rules.TRANSITION_STATES:
+                    with self.lock:
+                        self.deferred[uuid] = self.deferred.get(uuid, 0) + 1
                     return found
-            self.gets += 1
+            with self.lock:
+                self.deferred.pop(uuid, None)
+                self.gets += 1
             return self.client.get_event_source_mapping(UUID=uuid)
         except (ClientError, BotoCoreError) as exc:
             if is_transient(exc):

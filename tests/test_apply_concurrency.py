@@ -579,3 +579,26 @@ def test_a_sweep_never_ends_a_wait_only_a_get_does() -> None:
     reader.waiters = 10  # as if many were waiting: sweep mode
     assert reader.read("u-1", 1.0)["State"] == "Updating"  # from Get, not the stale sweep
     assert reader.sweeps == 1 and reader.gets == 1
+
+
+def test_a_list_stuck_on_deleting_cannot_hold_a_wait_past_a_few_polls() -> None:
+    """LocalStack's List can keep a deleted mapping Deleting for good; Get says it is gone."""
+    from esm_reconcile.states import VERIFY_EVERY, StateReader
+
+    class StuckList(FakeLambda):
+        def get_paginator(self, name: str) -> Any:
+            class Paginator:
+                def paginate(self, **_: Any) -> list[dict[str, Any]]:
+                    return [{"EventSourceMappings": [{"UUID": "gone", "State": "Deleting"}]}]
+
+            return Paginator()
+
+    reader = StateReader(StuckList())
+    reader.waiters = 10
+    answers = []
+    for look in range(VERIFY_EVERY):
+        try:
+            answers.append(reader.read("gone", since=float(look))["State"])
+        except ClientError as exc:
+            answers.append(exc.response["Error"]["Code"])
+    assert answers == ["Deleting"] * (VERIFY_EVERY - 1) + ["ResourceNotFoundException"]
