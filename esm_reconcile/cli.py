@@ -228,30 +228,26 @@ def plan(
 ) -> None:
     """Read live state and print what apply would change. Changes nothing."""
     from . import saved_plan
-    from .reconcile import merge_plans, plan_scopes, plan_with_context
+    from .reconcile import merge_plans, plan_scopes_with_context
 
     spec = _load(paths)
     with _connected(opts, spec) as connected:
-        if out and len(connected) > 1:
-            raise EsmError(
-                "--out saves the plan of one region and account, and these specs go to "
-                + ", ".join(scope.name for scope, _ in connected)
-                + ": plan each into its own file (-f with that region's files)"
-            )
-        if out:
-            scope, aws = connected[0]
-            result, live, managed = plan_with_context(spec, aws, targets)
-        else:
-            result = merge_plans(
-                plan_scopes([s for s, _ in connected], [a for _, a in connected], targets)
-            )
+        scopes, contexts = [s for s, _ in connected], [a for _, a in connected]
+        planned = plan_scopes_with_context(scopes, contexts, targets)
+    result = merge_plans([plan for plan, _, _ in planned])
     _show(result, fmt, opts)
     if out:
-        functions, mappings = saved_plan.observe(live, set(managed.values()))
         digest = saved_plan.spec_digest(expand_paths(list(paths)))
-        document = saved_plan.to_document(result, managed, functions, mappings, digest, targets)
+        documents = []
+        for scope, (scope_plan, live, managed) in zip(scopes, planned, strict=True):
+            functions, mappings = saved_plan.observe(live, set(managed.values()))
+            document = saved_plan.to_document(
+                scope_plan, managed, functions, mappings, digest, targets
+            )
+            document["profile"] = None if opts.sandbox else scope.profile
+            documents.append(document)
         with open(out, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=1, default=str)
+            json.dump(saved_plan.bundle(documents), handle, indent=1, default=str)
         click.echo(f"Saved the plan to {out}; apply it with: esm apply {out}", err=True)
     _step_summary(result)
     if detailed_exitcode and result.has_changes:
@@ -322,24 +318,32 @@ def _apply_saved(
 ) -> int:
     from . import saved_plan
     from .aws import connect
-    from .reconcile import check_saved_plan
+    from .reconcile import check_saved_plan, merge_plans
 
     if opts.sandbox:
         raise EsmError("a saved plan cannot be applied in a new sandbox: it would be stale")
-    result, document = saved_plan.load(planfile)
-    region = opts.region or result.region
-    aws = connect(region=region, profile=opts.profile, max_rps=opts.max_rps)
-    reasons = check_saved_plan(document, aws)
+    saved = saved_plan.load(planfile)
+    runs, reasons = [], []
+    for plan, document in saved:
+        # A plan of one region may be pointed elsewhere with --region; several keep their own.
+        region = (opts.region if len(saved) == 1 else None) or plan.region
+        aws = connect(
+            region=region, profile=document.get("profile") or opts.profile, max_rps=opts.max_rps
+        )
+        prefix = f"{plan.region}: " if len(saved) > 1 else ""
+        reasons += [prefix + reason for reason in check_saved_plan(document, aws)]
+        runs.append((plan, aws))
     if reasons:
         raise EsmError(
             f"{planfile} is stale, nothing was changed; plan again. Changed outside esm "
             "since the plan was made:\n  " + "\n  ".join(reasons)
         )
+    result = merge_plans([plan for plan, _ in runs])
     _show(result, fmt, opts)
     if not result.has_changes:
         return 0
     _confirm(auto_approve)
-    return _execute([(result, aws)], detailed_exitcode, parallelism)
+    return _execute(runs, detailed_exitcode, parallelism)
 
 
 def _confirm(auto_approve: bool) -> None:

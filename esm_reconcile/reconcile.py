@@ -187,15 +187,21 @@ def check_distinct_accounts(scopes: list[Scope], contexts: list[AwsContext]) -> 
 def plan_scopes(
     scopes: list[Scope], contexts: list[AwsContext], targets: tuple[str, ...] = ()
 ) -> list[Plan]:
+    return [plan for plan, _, _ in plan_scopes_with_context(scopes, contexts, targets)]
+
+
+def plan_scopes_with_context(
+    scopes: list[Scope], contexts: list[AwsContext], targets: tuple[str, ...] = ()
+) -> list[tuple[Plan, list[LiveMapping], dict[str, str]]]:
     """Plan every scope, concurrently: each has its own clients and rate limit."""
     if targets:
         check_targets(Spec([f for s in scopes for f in s.spec.files]), targets)
     check_distinct_accounts(scopes, contexts)
     if len(scopes) == 1:
-        return [make_plan(scopes[0].spec, contexts[0], targets, checked=True)]
+        return [plan_with_context(scopes[0].spec, contexts[0], targets, checked=True)]
     with ThreadPoolExecutor(max_workers=len(scopes), thread_name_prefix="esm-plan") as pool:
         futures = [
-            pool.submit(make_plan, scope.spec, aws, targets, True)
+            pool.submit(plan_with_context, scope.spec, aws, targets, True)
             for scope, aws in zip(scopes, contexts, strict=True)
         ]
         return [f.result() for f in futures]

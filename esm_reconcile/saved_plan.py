@@ -19,6 +19,7 @@ from .live_state import LiveMapping
 from .plan import Change, FieldChange, Plan
 
 KIND = "esm-saved-plan"
+BUNDLE_KIND = "esm-saved-plans"  # several regions or accounts: one document each
 VERSION = 1
 
 
@@ -103,14 +104,26 @@ def from_document(document: Any, source: str) -> tuple[Plan, dict[str, Any]]:
     return plan, document
 
 
-def load(path: str) -> tuple[Plan, dict[str, Any]]:
+def bundle(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """What `plan --out` writes: one region's document as is, several in a bundle."""
+    if len(documents) == 1:
+        return documents[0]
+    return {"kind": BUNDLE_KIND, "version": VERSION, "plans": documents}
+
+
+def load(path: str) -> list[tuple[Plan, dict[str, Any]]]:
+    """Each region's plan and document from a saved plan file."""
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise EsmError(f"{path}: cannot read saved plan: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise EsmError(f"{path}: not a saved plan (not JSON)") from None
-    return from_document(document, path)
+    if isinstance(document, dict) and document.get("kind") == BUNDLE_KIND:
+        if document.get("version") != VERSION or not isinstance(document.get("plans"), list):
+            raise EsmError(f"{path}: saved plan version {document.get('version')} is not supported")
+        return [from_document(part, path) for part in document["plans"]]
+    return [from_document(document, path)]
 
 
 def moved(document: dict[str, Any], live: list[LiveMapping]) -> list[str]:

@@ -113,14 +113,37 @@ def test_one_function_in_two_files_of_one_resolved_region_is_refused(
     assert not live(moto_server, "us-east-1")
 
 
-def test_saving_a_plan_of_two_regions_is_refused_with_a_way_out(
+def test_a_saved_plan_of_two_regions_applies_both_or_refuses_when_one_moved(
     moto_server: str, tmp_path: Path
 ) -> None:
+    queues = {r: seed_region(moto_server, r, "orders", f"orders-{r}") for r in REGIONS}
     for region in REGIONS:
-        write(tmp_path / f"{region}.yaml", {"orders": []}, region=region)
-    result = esm("plan", "-f", tmp_path, "--out", tmp_path / "p.json", endpoint=moto_server)
-    assert result.returncode == 1 and "plan each into its own file" in result.stderr
-    assert not (tmp_path / "p.json").exists()
+        write(
+            tmp_path / f"{region}.yaml",
+            {"orders": [{"event_source_arn": queues[region]}]},
+            region=region,
+        )
+    saved = tmp_path / "both.plan"
+    plan = esm("plan", "-f", tmp_path, "--out", saved, endpoint=moto_server)
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(saved.read_text())["kind"] == "esm-saved-plans"
+
+    # Something changes in one region after review: the whole saved plan is refused.
+    boto3.client(
+        "lambda", region_name="eu-west-1", endpoint_url=moto_server
+    ).create_event_source_mapping(FunctionName="orders", EventSourceArn=queues["eu-west-1"])
+    stale = esm("apply", "--auto-approve", saved, endpoint=moto_server)
+    assert stale.returncode == 1 and "is stale" in stale.stderr
+    assert "eu-west-1: " in stale.stderr and not live(moto_server, "us-east-1")
+
+    for mapping in live(moto_server, "eu-west-1"):
+        boto3.client(
+            "lambda", region_name="eu-west-1", endpoint_url=moto_server
+        ).delete_event_source_mapping(UUID=mapping["UUID"])
+    applied = esm("apply", "--auto-approve", saved, endpoint=moto_server)
+    assert applied.returncode == 0, applied.stderr
+    assert all(len(live(moto_server, r)) == 1 for r in REGIONS)
+    assert esm("plan", "-f", tmp_path, "--detailed-exitcode", endpoint=moto_server).returncode == 0
 
 
 def test_two_profiles_reaching_one_account_may_not_share_a_function(
