@@ -213,13 +213,13 @@ class Applier:
         if change.update_request:
             self.progress(f"{change.address}: updating {uuid}")
             request = change.update_request
-            self._call(
+            updated = self._call(
                 change.address,
                 "update",
                 lambda: self.client.update_event_source_mapping(**request),
                 uuid=uuid,
             )
-            self.wait_settled(uuid, change.address, "update")
+            self.wait_settled(uuid, change.address, "update", reported=updated.get("State"))
         if change.tag_changes:
             self.converge_tags(change.tag_changes)
 
@@ -237,7 +237,7 @@ class Applier:
             if error_code(exc) != "ResourceConflictException":
                 raise
             return self._adopt(change, exc, attempt)
-        self.wait_settled(created["UUID"], change.address, "create")
+        self.wait_settled(created["UUID"], change.address, "create", reported=created.get("State"))
         return created["UUID"]
 
     def converge_tags(self, tags: dict[str, Any]) -> None:
@@ -355,8 +355,15 @@ class Applier:
                 if self.waiting is not None:
                     self.waiting(f"{what}: waiting ({self.clock() - started:.0f} s)")
 
-    def wait_settled(self, uuid: str, what: str, kind: str) -> str:
+    def wait_settled(self, uuid: str, what: str, kind: str, reported: str | None = None) -> str:
+        """Poll until Enabled or Disabled. `reported` is the State the mutating call answered
+        with: settled needs no poll (some emulators settle at once); a transition (AWS always
+        answers Creating/Updating/...) needs no immediate poll either, only later ones."""
+        if reported in rules.SETTLED_STATES:
+            return reported
         for previous in self._polls(what, kind):
+            if reported in rules.TRANSITION_STATES and previous == -math.inf:
+                continue  # AWS just said it is in transition
             found = self.states.read(uuid, since=previous)
             if found is not None and found.get("State", "") in rules.SETTLED_STATES:
                 return found["State"]

@@ -8,6 +8,7 @@ checked by validate.py.
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -463,6 +464,7 @@ def from_api(response: dict[str, Any]) -> dict[str, Any]:
 SETTING_FIELDS: tuple[str, ...] = tuple(MappingSettings.model_fields)
 
 
+@functools.cache
 def field_paths(model: type[ApiModel] = MappingSettings, prefix: str = "") -> list[str]:
     """Every field path in spec form: top-level names and dotted nested ones."""
     paths: list[str] = []

@@ -1179,7 +1179,7 @@ def test_apply_create_sends_the_planned_request(h: ApplyHarness, tmp_path: Path,
     assert h.calls[0][1] == change.create_request
     assert h.calls[0][1]["Tags"] == {"team": "orders"}
     assert result.outcomes[0].created_uuid == new
-    assert len(h.time.sleeps) == 1
+    assert len(h.time.sleeps) == 2  # Create said Creating: each Get after a sleep
 
 
 @pytest.mark.parametrize("kind", APPLY_KINDS)
