@@ -17,6 +17,8 @@ from .functions import parse_function_ref
 from .live_state import LiveMapping
 
 PAGE_SIZE = 100
+FUNCTIONS_PAGE_SIZE = 50  # ListFunctions' most per page
+LIST_FUNCTIONS_MIN = 3  # for fewer functions, one GetFunction each is no dearer
 
 
 class LiveReader:
@@ -31,29 +33,66 @@ class LiveReader:
         )
 
     def missing_functions(self, refs: list[str]) -> list[str]:
-        """Functions (with their qualifier) that do not exist; one GetFunction each."""
-        missing = []
+        """Functions (with their qualifier) that do not exist.
+
+        Unqualified functions of this account and region are looked up in ListFunctions (50 a
+        page) while that is cheaper than one GetFunction each; the rest, and anything the list
+        leaves open, by GetFunction.
+        """
         identity = self.aws.identity()
+        region, account, partition = self.aws.region, identity["account"], identity["partition"]
+        listable: dict[str, str] = {}  # unqualified ARN -> ref
         for ref in refs:
             parsed = parse_function_ref(ref)
-            unqualified = replace(parsed, qualifier=None)
-            kwargs = {
-                "FunctionName": unqualified.arn(
-                    self.aws.region, identity["account"], identity["partition"]
-                )
-            }
-            if parsed.qualifier:
-                kwargs["Qualifier"] = parsed.qualifier
-            try:
-                self.client.get_function(**kwargs)
-            except ClientError as exc:
-                if error_code(exc) == "ResourceNotFoundException":
-                    missing.append(ref)
-                else:
-                    raise describe_error(f"function {ref}", exc) from None
-            except BotoCoreError as exc:
-                raise describe_error(f"function {ref}", exc) from None
-        return missing
+            local = parsed.region in (None, region) and parsed.account in (None, account)
+            if local and parsed.qualifier in (None, "$LATEST"):
+                listable[replace(parsed, qualifier=None).arn(region, account, partition)] = ref
+        settled = self._listed(listable) if len(listable) >= LIST_FUNCTIONS_MIN else {}
+        missing = [ref for ref, exists in settled.items() if not exists]
+        for ref in refs:
+            if ref not in settled and not self._function_exists(ref, region, account, partition):
+                missing.append(ref)
+        return sorted(missing, key=refs.index)
+
+    def _listed(self, wanted: dict[str, str]) -> dict[str, bool]:
+        """Which of these functions (unqualified ARN -> ref) ListFunctions settles: found, or
+        known missing once every page was read. Stops when the pages left could cost more
+        than asking for the unsettled ones one by one."""
+        found: set[str] = set()
+        pages = 0
+        try:
+            paginator = self.client.get_paginator("list_functions")
+            for page in paginator.paginate(PaginationConfig={"PageSize": FUNCTIONS_PAGE_SIZE}):
+                pages += 1
+                found |= {f.get("FunctionArn") for f in page.get("Functions", [])} & set(wanted)
+                if len(found) == len(wanted):
+                    break
+                if pages >= len(wanted) - len(found):
+                    return {wanted[arn]: True for arn in found}
+            else:
+                return {ref: arn in found for arn, ref in wanted.items()}  # every page read
+        except ClientError as exc:
+            if error_code(exc) not in ("AccessDeniedException", "AccessDenied"):
+                raise describe_error("listing functions", exc) from None
+            return {}  # no lambda:ListFunctions: ask for each function instead
+        except BotoCoreError as exc:
+            raise describe_error("listing functions", exc) from None
+        return {ref: True for ref in wanted.values()}
+
+    def _function_exists(self, ref: str, region: str, account: str, partition: str) -> bool:
+        parsed = parse_function_ref(ref)
+        kwargs = {"FunctionName": replace(parsed, qualifier=None).arn(region, account, partition)}
+        if parsed.qualifier:
+            kwargs["Qualifier"] = parsed.qualifier
+        try:
+            self.client.get_function(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                return False
+            raise describe_error(f"function {ref}", exc) from None
+        except BotoCoreError as exc:
+            raise describe_error(f"function {ref}", exc) from None
+        return True
 
     def mappings(self, function_arns: set[str] | None) -> list[LiveMapping]:
         """Live mappings of these functions, or of all (None); all pages of one unfiltered List."""

@@ -339,3 +339,67 @@ def test_rate_limiter_halves_on_throttling_once_per_second_then_recovers() -> No
     limiter.observe(response=ok)
     limiter.observe(response=None, caught_exception=ConnectionError())
     assert limiter.rate == pytest.approx(10.0)
+
+
+def fn_arn(name: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+
+def functions_page(*names: str, marker: str | None = None) -> dict[str, Any]:
+    page: dict[str, Any] = {
+        "Functions": [{"FunctionName": n, "FunctionArn": fn_arn(n)} for n in names]
+    }
+    if marker:
+        page["NextMarker"] = marker
+    return page
+
+
+def test_missing_functions_read_from_list_functions_when_cheaper(h: Harness) -> None:
+    """Four new unqualified functions: one ListFunctions page settles them all (two exist,
+    two do not); the aliased one still needs its GetFunction."""
+    h.caller()
+    h.lam.add_response("list_functions", functions_page("a", "b", "unrelated"), {"MaxItems": 50})
+    h.lam.add_client_error(
+        "get_function",
+        service_error_code="ResourceNotFoundException",
+        service_message="Function not found",
+        http_status_code=404,
+        expected_params={"FunctionName": fn_arn("a"), "Qualifier": "live"},
+    )
+    missing = h.reader.missing_functions(["a", "b", "c", "a:live", f"{fn_arn('d')}"])
+    assert missing == ["c", "a:live", fn_arn("d")]
+    assert len(h.ops("ListFunctions")) == 1 and len(h.ops("GetFunction")) == 1
+
+
+def test_list_functions_stops_when_more_pages_would_cost_more_than_gets(h: Harness) -> None:
+    h.caller()
+    h.lam.add_response("list_functions", functions_page("x1", marker="p2"), {"MaxItems": 50})
+    h.lam.add_response(
+        "list_functions", functions_page("a", marker="p3"), {"MaxItems": 50, "Marker": "p2"}
+    )
+    # Two pages read, two functions unsettled: a third page is no cheaper than two Gets.
+    for name in ("b", "c"):
+        h.lam.add_response(
+            "get_function",
+            {"Configuration": {"FunctionName": name, "FunctionArn": fn_arn(name)}},
+            {"FunctionName": fn_arn(name)},
+        )
+    assert h.reader.missing_functions(["a", "b", "c"]) == []
+    assert len(h.ops("ListFunctions")) == 2 and len(h.ops("GetFunction")) == 2
+
+
+def test_no_list_functions_permission_falls_back_to_gets(h: Harness) -> None:
+    h.caller()
+    h.lam.add_client_error(
+        "list_functions",
+        service_error_code="AccessDeniedException",
+        service_message="not authorized to perform: lambda:ListFunctions",
+        http_status_code=403,
+    )
+    for name in ("a", "b", "c"):
+        h.lam.add_response(
+            "get_function",
+            {"Configuration": {"FunctionName": name, "FunctionArn": fn_arn(name)}},
+            {"FunctionName": fn_arn(name)},
+        )
+    assert h.reader.missing_functions(["a", "b", "c"]) == []
