@@ -744,7 +744,9 @@ def main(argv: list[str] | None = None) -> int:
         "--settle-ms", type=float, default=0.0, help="mappings stay Creating this long"
     )
     parser.add_argument("--max-rps", type=float, default=10.0, help="esm's client-side limit")
-    parser.add_argument("--parallelism", type=int, default=10, help="apply workers, if supported")
+    parser.add_argument(
+        "--parallelism", type=int, default=32, help="apply workers (esm apply's default)"
+    )
     parser.add_argument("--skip-apply-above", type=int, default=1000)
     parser.add_argument("--baseline-max", type=int, default=1000, help="baseline sample size")
     parser.add_argument("--diff-size", type=int, default=10000, help="0: skip the pure part")
