@@ -222,10 +222,14 @@ def stream_live(
 
 
 class FakeTime:
-    """A clock that only moves when the code under test sleeps (by `jump` per sleep if given)."""
+    """A clock (not zero-based, like time.monotonic) that only moves when the code under test
+    sleeps: by what it sleeps, or by `jump` per sleep if given."""
+
+    START = 5000.0
+    MAX_SLEEPS = 1000  # a loop that keeps sleeping fails fast instead of hanging the suite
 
     def __init__(self, jump: float | None = None) -> None:
-        self.now = 5000.0
+        self.now = self.START
         self.jump = jump
         self.sleeps: list[float] = []
 
@@ -236,6 +240,8 @@ class FakeTime:
         assert seconds >= 0
         self.sleeps.append(seconds)
         self.now += seconds if self.jump is None else self.jump
+        if len(self.sleeps) > self.MAX_SLEEPS:
+            raise AssertionError(f"keeps sleeping: {len(self.sleeps)} sleeps, last {seconds!r} s")
 
 
 class ApplyHarness:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid as uuid_module
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from botocore.stub import Stubber
 from esm_reconcile.aws import AwsContext, RateLimiter
 from esm_reconcile.errors import AwsError
 from esm_reconcile.live import LiveReader
+from tests.aws_shapes import FakeTime, U
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -27,10 +27,6 @@ CALLER = {
     "Account": ACCOUNT,
     "Arn": f"arn:aws:iam::{ACCOUNT}:user/ci",
 }
-
-
-def U(name: str) -> str:
-    return str(uuid_module.uuid5(uuid_module.NAMESPACE_URL, name))
 
 
 def item(name: str, function_arn: str = FN, source: str = QUEUE, **extra: Any) -> dict[str, Any]:
@@ -264,27 +260,6 @@ def test_missing_functions_other_errors_raise(h: Harness) -> None:
 # -- rate limiter ---------------------------------------------------------------------------------
 
 
-class FakeTime:
-    """A monotonic-like clock (not zero-based) that moves exactly by what is slept."""
-
-    MAX_SLEEPS = 1000
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-        if len(self.sleeps) > self.MAX_SLEEPS:  # fail fast instead of hanging the suite
-            raise AssertionError(
-                f"limiter keeps sleeping: {len(self.sleeps)} sleeps, last {seconds!r} s"
-            )
-
-
 def test_rate_limiter_25_acquires_at_10_per_second() -> None:
     time = FakeTime()
     limiter = RateLimiter(10, burst=10, clock=time.clock, sleep=time.sleep)
@@ -293,7 +268,7 @@ def test_rate_limiter_25_acquires_at_10_per_second() -> None:
     # The burst of 10 is free; the other 15 each wait a tenth of a second.
     assert sum(time.sleeps) == pytest.approx(1.5, abs=0.01)
     assert limiter.acquired == 25
-    assert time.now - 100.0 == pytest.approx(1.5, abs=0.01)
+    assert time.now - FakeTime.START == pytest.approx(1.5, abs=0.01)
 
 
 def test_rate_limiter_refills_over_time() -> None:
