@@ -10,6 +10,7 @@ different mappings and run on a bounded pool of workers that share the run's rat
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import re
@@ -17,7 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -29,7 +30,7 @@ from .aws import describe_error, error_code
 from .diff import reconcile_existing
 from .live_state import LiveMapping
 from .plan import Change, Plan
-from .states import StateReader
+from .states import StateReader, is_transient
 
 T = TypeVar("T")
 
@@ -165,8 +166,8 @@ class Applier:
         if not changes:
             return []
         workers = min(self.parallelism, len(changes))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="esm-apply") as pool:
-            return results_of([pool.submit(self._run, phase, change) for change in changes])
+        calls = [functools.partial(self._run, phase, change) for change in changes]
+        return run_all(workers, "esm-apply", calls)
 
     def _run(self, phase: str, change: Change) -> Outcome:
         if self.stop_requested:
@@ -317,17 +318,21 @@ class Applier:
         while True:
             try:
                 return call()
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:
                 now = self.clock()
                 if uuid and error_code(exc) == "ResourceInUseException" and now < deadline:
+                    # Back off first: a Get may already say settled while the call is still
+                    # refused, and that must not become a tight loop.
+                    self._pause(delay)
+                    delay = min(delay * 2, self.poll_max)
                     self.wait_settled(uuid, what, kind)
                     continue
                 if kind != "delete" and is_propagation_error(exc) and now < propagation_deadline:
                     self.progress(f"{what}: the execution role is not usable yet; retrying")
-                    self._pause(delay)
-                    delay = min(delay * 2, self.poll_max)
-                    continue
-                raise
+                elif not (is_transient(exc) and now < deadline):
+                    raise  # throttling and 5xx beyond boto3's retries: back off, within budget
+                self._pause(delay)
+                delay = min(delay * 2, self.poll_max)
 
     def _pause(self, delay: float) -> None:
         self.sleep(delay * random.uniform(0.8, 1.2))
@@ -379,12 +384,21 @@ class Applier:
                 raise
 
 
-def results_of(futures: list[Future[T]]) -> list[T]:
-    """Wait for all, in a loop with a short timeout: the main thread stays free to take a
-    Ctrl-C between waits (a plain wait could hold the signal until every worker is done)."""
-    pending = set(futures)
-    while pending:
-        _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+def run_all(workers: int, prefix: str, calls: list[Callable[[], T]]) -> list[T]:
+    """Run calls on a pool of threads; results in order. Waits in a loop with a short timeout
+    so the main thread stays free to take a Ctrl-C. A second Ctrl-C (KeyboardInterrupt from
+    the signal handler) leaves at once: no new call starts, and calls in flight are abandoned
+    rather than waited for (the CLI then exits without joining them)."""
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=prefix)
+    futures = [pool.submit(call) for call in calls]
+    try:
+        pending = set(futures)
+        while pending:
+            _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return [f.result() for f in futures]
 
 
@@ -394,11 +408,9 @@ def apply_all(runs: list[tuple[Applier, Plan]], stop: threading.Event) -> ApplyR
     if len(runs) == 1:
         applier, plan = runs[0]
         return applier.apply(plan)
-    with (
-        interruptible(stop, runs[0][0].progress),
-        ThreadPoolExecutor(max_workers=len(runs), thread_name_prefix="esm-scope") as pool,
-    ):
-        results = results_of([pool.submit(a.apply, p) for a, p in runs])
+    with interruptible(stop, runs[0][0].progress):
+        calls = [functools.partial(applier.apply, plan) for applier, plan in runs]
+        results = run_all(len(runs), "esm-scope", calls)
     return ApplyResult(
         [o for r in results for o in r.outcomes], any(r.interrupted for r in results)
     )

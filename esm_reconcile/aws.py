@@ -88,7 +88,7 @@ class RateLimiter:
             now = self.clock()
             if now - self.last_cut >= 1.0:
                 self.last_cut = now
-                self.rate = max(self.MIN_RATE, self.rate / 2)
+                self.rate = max(min(self.MIN_RATE, self.max_rate / 2), self.rate / 2)
                 self.lowest_rate = min(self.lowest_rate, self.rate)
                 self.tokens = min(self.tokens, 0.0)  # no burst straight after a throttle
 

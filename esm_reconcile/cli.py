@@ -244,7 +244,8 @@ def plan(
             document = saved_plan.to_document(
                 scope_plan, managed, functions, mappings, digest, targets
             )
-            document["profile"] = None if opts.sandbox else scope.profile
+            # Only a profile the spec names is part of the plan; --profile is the runner's.
+            document["profile"] = next((f.profile for f in scope.spec.files if f.profile), None)
             documents.append(document)
         with open(out, "w", encoding="utf-8") as handle:
             json.dump(saved_plan.bundle(documents), handle, indent=1, default=str)
@@ -522,4 +523,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
-        sys.exit(130)
+        # A second Ctrl-C aborts: worker threads may still be inside an AWS call, and a
+        # normal exit would wait for them.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)

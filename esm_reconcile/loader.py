@@ -127,9 +127,10 @@ _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def _python_worded(text: str, exc: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
     """The same syntax error as the pure-Python parser words it (_yaml_error knows its words)."""
-    if _LOADER is yaml.SafeLoader:
-        return exc
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.MarkedYAMLError as python_exc:
+        return python_exc
     try:
         loader.get_single_node()
     except yaml.MarkedYAMLError as python_exc:
@@ -148,15 +149,20 @@ def load_file(path: str | Path) -> LoadedFile:
         raise SpecError(path_str, 0, "", f"cannot read file: {exc.strerror}").as_group() from None
     except UnicodeDecodeError:
         raise SpecError(path_str, 0, "", "file is not UTF-8 text").as_group() from None
-    loader = _LOADER(text)
+    # libyaml accepts tabs in places PyYAML refuses: keep one verdict for such files.
+    loader_class = yaml.SafeLoader if "\t" in text else _LOADER
+    loader = None
     try:
+        loader = loader_class(text)  # the pure-Python reader checks characters right here
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        raise _yaml_error(path_str, _python_worded(text, exc)).as_group() from None
+        worded = exc if loader_class is yaml.SafeLoader else _python_worded(text, exc)
+        raise _yaml_error(path_str, worded).as_group() from None
     except yaml.YAMLError as exc:
         raise SpecError(path_str, 0, "", f"invalid YAML: {exc}").as_group() from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if root is None:
         return LoadedFile(path_str, None, {(): 1})
     builder = _Builder(path_str, loader)

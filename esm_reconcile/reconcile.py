@@ -10,6 +10,7 @@ from typing import Any
 from .aws import AwsContext
 from .diff import ManagedFunction, diff, function_of_address
 from .errors import EsmError
+from .functions import parse_function_ref
 from .live import LiveReader
 from .live_state import LiveMapping
 from .plan import Plan
@@ -169,19 +170,25 @@ def _check_owners(scopes: list[Scope]) -> None:
                     )
 
 
-def check_distinct_accounts(scopes: list[Scope], contexts: list[AwsContext]) -> None:
-    """Two profiles may reach one account: a function then still has one owner per region."""
-    owners: dict[tuple[str, str, str], str] = {}
+def check_one_owner(scopes: list[Scope], contexts: list[AwsContext]) -> None:
+    """One owner per function, by the ARN it resolves to: `orders` and its full ARN are one
+    function, and two profiles may reach one account. Two owners would delete each other's
+    mappings on every apply."""
+    owners: dict[str, tuple[str, str]] = {}  # function ARN -> (label, where)
     for scope, aws in zip(scopes, contexts, strict=True):
-        account = aws.identity()["account"]
-        for function in scope.spec.functions:
-            key = (account, aws.region, function)
-            first = owners.setdefault(key, scope.name)
-            if first != scope.name:
-                raise EsmError(
-                    f"function {function} in account {account} region {aws.region} is managed "
-                    f"through both {first} and {scope.name}; one file must own it"
+        identity = aws.identity()
+        for spec_file in scope.spec.files:
+            for label in spec_file.functions:
+                arn = parse_function_ref(label).arn(
+                    aws.region, identity["account"], identity["partition"]
                 )
+                where = f"{spec_file.path} ({scope.name})"
+                first = owners.setdefault(arn, (label, where))
+                if first != (label, where):
+                    raise EsmError(
+                        f"function {arn} is managed as {first[0]} in {first[1]} and as {label} "
+                        f"in {where}; one file must own it, under one name"
+                    )
 
 
 def plan_scopes(
@@ -196,7 +203,7 @@ def plan_scopes_with_context(
     """Plan every scope, concurrently: each has its own clients and rate limit."""
     if targets:
         check_targets(Spec([f for s in scopes for f in s.spec.files]), targets)
-    check_distinct_accounts(scopes, contexts)
+    check_one_owner(scopes, contexts)
     if len(scopes) == 1:
         return [plan_with_context(scopes[0].spec, contexts[0], targets, checked=True)]
     with ThreadPoolExecutor(max_workers=len(scopes), thread_name_prefix="esm-plan") as pool:

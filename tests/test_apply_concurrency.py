@@ -602,3 +602,57 @@ def test_a_list_stuck_on_deleting_cannot_hold_a_wait_past_a_few_polls() -> None:
         except ClientError as exc:
             answers.append(exc.response["Error"]["Code"])
     assert answers == ["Deleting"] * (VERIFY_EVERY - 1) + ["ResourceNotFoundException"]
+
+
+# -- found in review --------------------------------------------------------------------------
+
+
+def test_in_use_with_a_settled_get_backs_off_and_honours_stop() -> None:
+    """A Get may say Enabled while Update still answers in use: that must back off, not spin,
+    and the first Ctrl-C must end it as an interruption."""
+    fake = FakeLambda()
+    fake.add("u-1", FN, queue(1))
+    fake.script["update"] = [error("ResourceInUseException", "Cannot update: in use")] * 10**6
+    runner = applier(fake, poll_start=0.05, poll_max=0.2, timeouts={"update": 30.0})
+    change = Change(
+        "update", f"worker[{queue(1)}]", FN, queue(1), "u-1", update_request={"UUID": "u-1"}
+    )
+    timer = threading.Timer(1.0, runner.stop.set)
+    timer.start()
+    started = time.monotonic()
+    result = runner.apply(Plan([change]))
+    timer.join()
+    assert time.monotonic() - started < 5
+    assert result.outcomes[0].status == "skipped" and result.interrupted
+    assert len(fake.ops("update")) < 20  # backed off: about 1 s / growing pauses
+
+
+def test_throttling_beyond_boto3s_retries_is_retried_within_the_budget() -> None:
+    fake = FakeLambda()
+    fake.script["create"] = [error("TooManyRequestsException", "Rate exceeded", 429)] * 3
+    result = applier(fake).apply(Plan([create(1)]))
+    assert result.ok and len(fake.ops("create")) == 4
+
+
+def test_a_second_interrupt_abandons_calls_in_flight() -> None:
+    import os
+    import signal
+
+    from esm_reconcile.apply import run_all
+
+    def slow() -> None:
+        time.sleep(3)
+
+    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_all(2, "test", [slow, slow, slow])
+    assert time.monotonic() - started < 1.5  # not the 3 s (or 6 s) the calls take
+
+
+def test_the_throttle_backoff_works_below_one_request_per_second() -> None:
+    from esm_reconcile.aws import RateLimiter
+
+    limiter = RateLimiter(0.2)
+    limiter.on_throttle()
+    assert limiter.rate == pytest.approx(0.1)

@@ -371,3 +371,24 @@ def test_expand_keeps_files_and_order(tmp_path: Path) -> None:
 
 def test_expand_empty_directory(tmp_path: Path) -> None:
     assert expand_paths([str(tmp_path)]) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["version:\t1\nfunctions: {}\n", "version: 1\t# c\nfunctions: {}\n", "version: [1,\t2]\n"],
+)
+def test_tabs_get_one_verdict_whichever_yaml_parser_is_installed(tmp_path: Path, text: str) -> None:
+    """libyaml accepts these tabs, PyYAML's Python parser does not: files with tabs always go
+    through the Python parser, so validity does not depend on how PyYAML was built."""
+    path = tmp_path / "tabs.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(SpecErrors) as caught:
+        load_file(path)
+    assert "invalid YAML" in str(caught.value) and "'\\t'" in str(caught.value)
+
+
+def test_a_control_character_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "bell.yaml"
+    path.write_text("version: 1\nfunctions: {f: [\x07]}\n", encoding="utf-8")
+    with pytest.raises(SpecErrors, match="control characters are not allowed"):
+        load_file(path)

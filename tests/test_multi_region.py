@@ -163,9 +163,8 @@ def test_two_profiles_reaching_one_account_may_not_share_a_function(
     env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
     result = esm("plan", "-f", specs, endpoint=moto_server, **env)
     assert result.returncode == 1
-    assert "managed through both us-east-1 (profile blue) and us-east-1 (profile green)" in (
-        result.stderr
-    )
+    assert "blue.yaml (us-east-1 (profile blue))" in result.stderr, result.stderr
+    assert "green.yaml (us-east-1 (profile green)); one file must own it" in result.stderr
 
     write(specs / "green.yaml", {"payments": []}, profile="green")
     result = esm("plan", "-f", specs, endpoint=moto_server, **env)
@@ -222,3 +221,36 @@ def test_split_by_scope_refuses_one_function_twice_in_a_resolved_region(tmp_path
     with pytest.raises(EsmError, match="also managed by"):
         split_by_scope(spec, None, None, lambda profile: "us-east-1")
     assert len(split_by_scope(spec, None, None, lambda profile: "eu-west-1")) == 2
+
+
+def test_one_function_under_two_names_is_refused(moto_server: str, tmp_path: Path) -> None:
+    arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:orders"
+    write(tmp_path / "a.yaml", {"orders": []}, region="us-east-1")
+    write(tmp_path / "b.yaml", {arn: []}, region="us-east-1")
+    result = esm("plan", "-f", tmp_path, endpoint=moto_server)
+    assert result.returncode == 1
+    assert f"function {arn} is managed as orders in" in result.stderr, result.stderr
+    assert "one file must own it, under one name" in result.stderr
+
+
+def test_a_saved_plan_records_only_the_specs_own_profile(moto_server: str, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    config.write_text("[profile ops]\nregion = us-east-1\n")
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[ops]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    write(specs / "plain.yaml", {"orders": []}, region="us-east-1")
+    saved = tmp_path / "p.plan"
+    assert (
+        esm(
+            "--profile", "ops", "plan", "-f", specs, "--out", saved, endpoint=moto_server, **env
+        ).returncode
+        == 0
+    )
+    assert json.loads(saved.read_text())["profile"] is None  # --profile was the runner's
+    write(specs / "plain.yaml", {"orders": []}, region="us-east-1", profile="ops")
+    assert esm("plan", "-f", specs, "--out", saved, endpoint=moto_server, **env).returncode == 0
+    assert json.loads(saved.read_text())["profile"] == "ops"
+    assert esm("apply", "--auto-approve", saved, endpoint=moto_server, **env).returncode == 0
