@@ -38,15 +38,22 @@ class _Builder:
         self.loader = loader
         self.lines: dict[Path_, int] = {}
         self.errors: list[SpecError] = []
+        self.written: dict[int, tuple[set[Any], set[int]]] = {}  # node id -> written keys, ids
 
     def build(self, node: yaml.Node, loc: Path_) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             # YAML merge keys (<<): keys written here override merged ones; only two written
             # keys with one name are a duplicate.
-            explicit = [pair for pair in node.value if pair[0].tag != "tag:yaml.org,2002:merge"]
-            explicit_keys = {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)}
-            explicit_ids = {id(pair[0]) for pair in explicit}
+            # flatten_mapping rewrites the node in place, and an alias builds the same node
+            # again: remember what was written here from the first time.
+            if id(node) not in self.written:
+                explicit = [p for p in node.value if p[0].tag != "tag:yaml.org,2002:merge"]
+                self.written[id(node)] = (
+                    {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)},
+                    {id(pair[0]) for pair in explicit},
+                )
+            explicit_keys, explicit_ids = self.written[id(node)]
             self.loader.flatten_mapping(node)
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:

@@ -392,3 +392,9 @@ def test_a_control_character_is_an_error_not_a_traceback(tmp_path: Path) -> None
     path.write_text("version: 1\nfunctions: {f: [\x07]}\n", encoding="utf-8")
     with pytest.raises(SpecErrors, match="control characters are not allowed"):
         load_file(path)
+
+
+def test_an_alias_of_a_mapping_with_a_merge_key_is_no_duplicate(tmp_path: Path) -> None:
+    path = tmp_path / "alias.yaml"
+    path.write_text("base: &b {x: 1}\nm: &m {<<: *b, x: 2}\na: [*m, *m]\n", encoding="utf-8")
+    assert load_file(path).data["a"] == [{"x": 2}, {"x": 2}]
