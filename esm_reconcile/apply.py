@@ -323,21 +323,22 @@ class Applier:
                 if uuid and error_code(exc) == "ResourceInUseException" and now < deadline:
                     # Back off first: a Get may already say settled while the call is still
                     # refused, and that must not become a tight loop.
-                    self._pause(delay)
-                    delay = min(delay * 2, self.poll_max)
+                    delay = self._backoff(delay)
                     self.wait_settled(uuid, what, kind)
                     continue
                 if kind != "delete" and is_propagation_error(exc) and now < propagation_deadline:
                     self.progress(f"{what}: the execution role is not usable yet; retrying")
                 elif not (is_transient(exc) and now < deadline):
                     raise  # throttling and 5xx beyond boto3's retries: back off, within budget
-                self._pause(delay)
-                delay = min(delay * 2, self.poll_max)
+                delay = self._backoff(delay)
 
-    def _pause(self, delay: float) -> None:
+    def _backoff(self, delay: float) -> float:
+        """Sleep about `delay` (±20% jitter, so workers don't poll in step); the next delay.
+        Raises Interrupted when a stop was requested meanwhile."""
         self.sleep(delay * random.uniform(0.8, 1.2))
         if self.stop_requested:
             raise Interrupted()
+        return min(delay * 2, self.poll_max)
 
     def _polls(self, what: str, kind: str) -> Iterator[float]:
         """Yield once per poll (the time of the previous one), sleeping with jittered backoff
@@ -355,8 +356,7 @@ class Applier:
                     raise Interrupted()
                 if self.clock() >= deadline:
                     raise WaitTimeout(f"still not settled after {self.timeouts[kind]:.0f} s")
-                self._pause(delay)
-                delay = min(delay * 2, self.poll_max)
+                delay = self._backoff(delay)
                 if self.waiting is not None:
                     self.waiting(f"{what}: waiting ({self.clock() - started:.0f} s)")
 

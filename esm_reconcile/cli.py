@@ -124,6 +124,7 @@ def _connected(opts: Options, spec: Spec) -> Iterator[list[tuple[Scope, AwsConte
 
 def _sandbox_for(spec: Spec, scopes: list[Scope], region: str) -> Any:
     """The embedded emulator, seeded with every function and source the spec names."""
+    from . import functions
     from .sandbox import choose_account, parse_arn, parse_function_ref, sandbox
 
     sources = []
@@ -144,15 +145,11 @@ def _sandbox_for(spec: Spec, scopes: list[Scope], region: str) -> Any:
             [parse_function_ref(r, region) for r in refs],
             [a for a in map(parse_arn, sources) if a],
         )
-        refs = []
-        for scope in scopes:
-            for ref in scope.spec.functions:
-                parsed = parse_function_ref(ref, scope.region or region)
-                qualifier = f":{parsed.qualifier}" if parsed.qualifier else ""
-                refs.append(
-                    f"arn:aws:lambda:{parsed.region}:{parsed.account or account}:function:"
-                    f"{parsed.name}{qualifier}"
-                )
+        refs = [
+            functions.parse_function_ref(ref).arn(scope.region or region, account)
+            for scope in scopes
+            for ref in scope.spec.functions
+        ]
     click.echo(f"sandbox: embedded AWS emulator for {region}, seeded from the spec", err=True)
     return sandbox(refs, sources, region, account_id=account_id)
 

@@ -22,8 +22,8 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from . import rules
 from .aws import THROTTLING_CODES, error_code
+from .live import PAGE_SIZE
 
-PAGE_SIZE = 100
 SWEEP_MIN_WAITERS = 4  # below this, Gets are as cheap and fresher
 # A sweep of P pages is reused by everyone for P * this many seconds, so sweeping stays under
 # about 1/this requests per second however many pages the region holds.
