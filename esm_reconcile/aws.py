@@ -56,21 +56,25 @@ class RateLimiter:
         self.throttled = 0
 
     def acquire(self, **_: Any) -> None:
-        while True:
-            with self.lock:
-                now = self.clock()
-                elapsed = now - self.updated
-                self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
-                self.rate = min(
-                    self.max_rate, self.rate + elapsed * self.max_rate / self.RECOVERY_SECONDS
-                )
-                self.updated = now
-                if self.tokens >= 1 - 1e-9:  # float refill can land a hair below 1
-                    self.tokens = max(0.0, self.tokens - 1)
-                    self.acquired += 1
-                    return
-                wait = (1 - self.tokens) / self.rate
+        """Take a token, sleeping until there is one (botocore's before-send event)."""
+        while (wait := self.try_acquire()) > 0:
             self.sleep(wait)
+
+    def try_acquire(self) -> float:
+        """Take a token if there is one: 0. Else take none: the seconds until there is."""
+        with self.lock:
+            now = self.clock()
+            elapsed = now - self.updated
+            self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
+            self.rate = min(
+                self.max_rate, self.rate + elapsed * self.max_rate / self.RECOVERY_SECONDS
+            )
+            self.updated = now
+            if self.tokens >= 1 - 1e-9:  # float refill can land a hair below 1
+                self.tokens = max(0.0, self.tokens - 1)
+                self.acquired += 1
+                return 0.0
+            return (1 - self.tokens) / self.rate
 
     def observe(self, response: Any = None, **_: Any) -> None:
         """botocore's needs-retry event: note a throttled answer. Returns None, so boto3's own

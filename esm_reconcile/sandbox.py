@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from esm_reconcile import functions, rules
-from esm_reconcile.aws import error_code
+from esm_reconcile.aws import RateLimiter, error_code
 from esm_reconcile.errors import EsmError
 
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's own default account
@@ -279,10 +279,6 @@ def _bodyless(
     return copy
 
 
-def _function_label(function_arn: str) -> str:
-    return function_arn.split(":function:", 1)[-1]
-
-
 @dataclass(frozen=True)
 class MappingIdentity:
     """What makes two mappings duplicates for Lambda (reference B, "Uniqueness")."""
@@ -324,7 +320,7 @@ class MappingIdentity:
     def conflict_message(self, uuid: str) -> str:
         """AWS's wording per source kind (reference B), naming the mapping to update instead."""
         tail = f"already exists. Please update or delete the existing mapping with UUID {uuid}"
-        name = _function_label(self.function_arn)
+        name = functions.function_label(self.function_arn)
         topics = ",".join(self.topics)
         if self.source_arn is None:
             brokers = ",".join(sorted(self.brokers))
@@ -587,25 +583,6 @@ class AwsLikeMappings:
         return answer.with_data(self._present(data))
 
 
-class _TokenBucket:
-    """`rate` tokens a second, at most `rate` (at least 1) saved up for a burst."""
-
-    def __init__(self, rate: float) -> None:
-        self.rate = rate
-        self.capacity = max(rate, 1.0)
-        self.tokens = self.capacity
-        self.stamp = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-        if self.tokens < 1.0:
-            return False
-        self.tokens -= 1.0
-        return True
-
-
 class LambdaControlPlane:
     """Lambda's request quota and latency, for Lambda requests only (not STS, SQS, ...).
 
@@ -628,7 +605,8 @@ class LambdaControlPlane:
         self.quota_rps = quota_rps
         self.latency_s = latency_s
         self.armed = False
-        self._buckets: dict[str, _TokenBucket] = {}
+        # A RateLimiter that is only asked, never waited on: no token means a 429.
+        self._buckets: dict[str, RateLimiter] = {}
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -650,8 +628,8 @@ class LambdaControlPlane:
         if self.quota_rps is None:
             return True
         with self._lock:
-            bucket = self._buckets.setdefault(region, _TokenBucket(self.quota_rps))
-            return bucket.take()
+            bucket = self._buckets.setdefault(region, RateLimiter(self.quota_rps))
+        return bucket.try_acquire() == 0
 
 
 class RequestLog:
