@@ -176,11 +176,25 @@ ACCESS_TYPES: dict[Kind, frozenset[str]] = {
             "SERVER_ROOT_CA_CERTIFICATE",
             "VPC_SUBNET",
             "VPC_SECURITY_GROUP",
+            # botocore 1.44's model documentation: self-managed Kafka only.
+            "OAUTHBEARER_AUTH",
+            "OAUTHBEARER_SCOPE",
+            "OAUTHBEARER_AUDIENCE",
+            "OAUTHBEARER_LOGICAL_CLUSTER",
+            "OAUTHBEARER_IDENTITY_POOL",
+            "IAM_AUTH",
+            "IAM_OAUTHBEARER_AUTH",
         }
     ),
     Kind.MQ: frozenset({"BASIC_AUTH", "VIRTUAL_HOST"}),  # VIRTUAL_HOST: RabbitMQ only
     Kind.DOCUMENTDB: frozenset({"BASIC_AUTH"}),
 }
+# Entry types without a URI ("Omit the URI field for this type", botocore 1.44); every other
+# type needs one.
+ACCESS_WITHOUT_URI = frozenset({"IAM_AUTH", "IAM_OAUTHBEARER_AUTH"})
+# Most provisioned pollers per kind (botocore 1.44: SQS up to 10,000, Kafka up to 2,000).
+MAX_POLLERS: dict[Kind, int] = {Kind.MSK: 2000, Kind.SELF_MANAGED_KAFKA: 2000}
+
 # The credentials entry a kind cannot do without.
 REQUIRED_ACCESS: dict[Kind, str] = {Kind.MQ: "BASIC_AUTH", Kind.DOCUMENTDB: "BASIC_AUTH"}
 

@@ -138,9 +138,19 @@ class SourceAccessConfiguration(ApiModel):
         "VIRTUAL_HOST",
         "CLIENT_CERTIFICATE_TLS_AUTH",
         "SERVER_ROOT_CA_CERTIFICATE",
+        "OAUTHBEARER_AUTH",
+        "OAUTHBEARER_SCOPE",
+        "OAUTHBEARER_AUDIENCE",
+        "OAUTHBEARER_LOGICAL_CLUSTER",
+        "OAUTHBEARER_IDENTITY_POOL",
+        "IAM_AUTH",
+        "IAM_OAUTHBEARER_AUTH",
     ] = Field(serialization_alias="Type", description="Kind of access entry.")
-    uri: AccessUri = Field(
-        serialization_alias="URI", description="Secret ARN, subnet/security group, or virtual host."
+    uri: AccessUri | None = Field(
+        None,
+        serialization_alias="URI",
+        description="Secret ARN, subnet/security group, virtual host or OAuth value; omitted "
+        "for IAM_AUTH and IAM_OAUTHBEARER_AUTH.",
     )
 
 
@@ -170,10 +180,15 @@ class SelfManagedEventSource(ApiModel):
 
 
 class SchemaRegistryAccessConfig(ApiModel):
-    type: Literal["BASIC_AUTH", "CLIENT_CERTIFICATE_TLS_AUTH", "SERVER_ROOT_CA_CERTIFICATE"] = (
-        Field(serialization_alias="Type", description="Authentication kind for the registry.")
+    type: Literal[
+        "BASIC_AUTH",
+        "CLIENT_CERTIFICATE_TLS_AUTH",
+        "SERVER_ROOT_CA_CERTIFICATE",
+        "OAUTHBEARER_AUTH",
+    ] = Field(serialization_alias="Type", description="Authentication kind for the registry.")
+    uri: Annotated[Arn, Field(max_length=10000)] = Field(
+        serialization_alias="URI", description="Secrets Manager secret ARN."
     )
-    uri: Arn = Field(serialization_alias="URI", description="Secrets Manager secret ARN.")
 
 
 class SchemaValidationConfig(ApiModel):
@@ -211,6 +226,14 @@ class KafkaEventSourceConfig(ApiModel):
     )
     schema_registry_config: SchemaRegistryConfig | None = _api(
         "SchemaRegistryConfig", "Schema registry used to decode records."
+    )
+
+
+class SelfManagedKafkaEventSourceConfig(KafkaEventSourceConfig):
+    consumption_mode: Literal["Stream", "Queue"] | None = _api(
+        "ConsumptionMode",
+        "Stream (default: a consumer group, order kept per partition) or Queue (a Kafka share "
+        "group, Kafka 4.2+; order not kept).",
     )
 
 
@@ -254,7 +277,9 @@ class LoggingConfig(ApiModel):
 
 class ProvisionedPollerConfig(ApiModel):
     minimum_pollers: int | None = _api("MinimumPollers", "Pollers kept ready.", ge=1, le=200)
-    maximum_pollers: int | None = _api("MaximumPollers", "Most pollers.", ge=1, le=2000)
+    maximum_pollers: int | None = _api(
+        "MaximumPollers", "Most pollers (SQS up to 10000, Kafka up to 2000).", ge=1, le=10000
+    )
     poller_group_name: str | None = _api(
         "PollerGroupName",
         "Group sharing provisioned pollers.",
@@ -266,7 +291,7 @@ class ProvisionedPollerConfig(ApiModel):
 class MappingSettings(ApiModel):
     """Every CreateEventSourceMapping parameter except FunctionName (the key under functions)."""
 
-    event_source_arn: Arn | None = _api(
+    event_source_arn: Annotated[Arn, Field(max_length=10000)] | None = _api(
         "EventSourceArn",
         "ARN of the source (queue, stream, cluster, broker); identifies the mapping.",
     )
@@ -307,9 +332,13 @@ class MappingSettings(ApiModel):
         ge=-1,
         le=10000,
     )
-    tags: dict[str, str] | None = _api(
-        "Tags", "Tags of the mapping; managed when given, left alone when omitted."
-    )
+    tags: (
+        dict[
+            Annotated[str, Field(min_length=1, max_length=128)],
+            Annotated[str, Field(max_length=256)],
+        ]
+        | None
+    ) = _api("Tags", "Tags of the mapping; managed when given, left alone when omitted.")
     tumbling_window_in_seconds: int | None = _api(
         "TumblingWindowInSeconds", "Tumbling window for stream aggregation.", ge=0, le=900
     )
@@ -333,7 +362,7 @@ class MappingSettings(ApiModel):
     source_access_configurations: list[SourceAccessConfiguration] | None = _api(
         "SourceAccessConfigurations",
         "Authentication and network access (Kafka, MQ, DocumentDB).",
-        max_length=22,
+        max_length=23,
     )
     self_managed_event_source: SelfManagedEventSource | None = _api(
         "SelfManagedEventSource", "Self-managed Kafka brokers; identifies the mapping."
@@ -346,9 +375,9 @@ class MappingSettings(ApiModel):
     amazon_managed_kafka_event_source_config: KafkaEventSourceConfig | None = _api(
         "AmazonManagedKafkaEventSourceConfig", "MSK consumer group and schema registry."
     )
-    self_managed_kafka_event_source_config: KafkaEventSourceConfig | None = _api(
+    self_managed_kafka_event_source_config: SelfManagedKafkaEventSourceConfig | None = _api(
         "SelfManagedKafkaEventSourceConfig",
-        "Self-managed Kafka consumer group and schema registry.",
+        "Self-managed Kafka consumer group, schema registry and consumption mode.",
     )
     scaling_config: ScalingConfig | None = _api("ScalingConfig", "SQS maximum concurrency.")
     document_db_event_source_config: DocumentDBEventSourceConfig | None = _api(
@@ -357,6 +386,7 @@ class MappingSettings(ApiModel):
     kms_key_arn: str | None = _api(
         "KMSKeyArn",
         "KMS key that encrypts the filter criteria.",
+        max_length=10000,
         pattern=r"^(arn:(aws[a-zA-Z-]*)?:[a-z0-9-.]+:.*)$|^$",
     )
     metrics_config: MetricsConfig | None = _api("MetricsConfig", "Enhanced metrics.")

@@ -383,6 +383,9 @@ def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[
     for index, entry in enumerate(
         access if rules.applies("source_access_configurations", kind) else []
     ):
+        if (entry.get("uri") is None) != (entry["type"] in rules.ACCESS_WITHOUT_URI):
+            needs = "takes no uri" if entry["type"] in rules.ACCESS_WITHOUT_URI else "needs a uri"
+            errors.append((f"source_access_configurations.{index}.uri", f"{entry['type']} {needs}"))
         if entry["type"] not in allowed:
             errors.append(
                 (
@@ -524,6 +527,11 @@ def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[
         if maximum is not None and maximum < low:
             errors.append(
                 ("provisioned_poller_config.maximum_pollers", f"at least {low} for {name} sources")
+            )
+        high = rules.MAX_POLLERS.get(kind)
+        if maximum is not None and high is not None and maximum > high:
+            errors.append(
+                ("provisioned_poller_config.maximum_pollers", f"at most {high} for {name} sources")
             )
         if minimum is not None and maximum is not None and minimum > maximum:
             errors.append(

@@ -207,7 +207,9 @@ def test_clear_values_are_valid_update_parameters() -> None:
     shape = service.operation_model("UpdateEventSourceMapping").input_shape
     for field, value in rules.CLEAR_VALUE.items():
         alias = MappingSettings.model_fields[field].serialization_alias
-        report = ParamValidator().validate({"UUID": "u", alias: value}, shape)
+        report = ParamValidator().validate(
+            {"UUID": "14e0db71-5d35-4eb5-b481-8945cf9d10c2", alias: value}, shape
+        )
         assert not report.has_errors(), (field, report.generate_report())
 
 
