@@ -35,10 +35,18 @@ class Options:
     sandbox: bool
     color: bool
     max_rps: float
+    region_source: str = "--region"  # or ESM_REGION: named in a conflict with a spec
 
 
 def _color_wanted(no_color: bool) -> bool:
-    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+    # no-color.org: NO_COLOR disables color when it is set to a non-empty value.
+    return not no_color and not os.environ.get("NO_COLOR") and sys.stdout.isatty()
+
+
+class SpecPath(click.Path):
+    """A spec path; from ESM_FILE a whitespace-separated list (click.Path splits on os.pathsep)."""
+
+    envvar_list_splitter = None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ESM"})
@@ -68,7 +76,15 @@ def cli(
     max_rps: float,
 ) -> None:
     """Keep AWS Lambda event source mappings equal to YAML spec files."""
-    ctx.obj = Options(region, profile, sandbox, _color_wanted(no_color), max_rps)
+    source = ctx.get_parameter_source("region")
+    ctx.obj = Options(
+        region,
+        profile,
+        sandbox,
+        _color_wanted(no_color),
+        max_rps,
+        "ESM_REGION" if source is click.core.ParameterSource.ENVIRONMENT else "--region",
+    )
 
 
 def _spec_paths(required: bool = True) -> Any:
@@ -79,16 +95,41 @@ def _spec_paths(required: bool = True) -> Any:
         multiple=True,
         required=required,
         envvar="ESM_FILE",  # whitespace-separated
-        type=click.Path(exists=True),
+        type=SpecPath(exists=True),
         help="Spec file, or directory of *.yaml/*.yml (repeatable).",
     )
 
 
-def _load(paths: tuple[str, ...]) -> Spec:
+def _load(paths: tuple[str, ...], opts: Options | None = None) -> Spec:
     files = expand_paths(list(paths))
     if not files:
         raise EsmError("no *.yaml or *.yml files found in " + ", ".join(paths))
-    return load_spec(files)
+    spec = load_spec(files)
+    if opts is not None:
+        _check_region_flag(spec, opts)
+    return spec
+
+
+def _check_region_flag(spec: Spec, opts: Options) -> None:
+    """--region fills in for files that name no region; contradicting a file's is a mistake
+    (AWS_REGION stays a fallback: CI environments set it for every job)."""
+    if opts.region is None:
+        return
+    for spec_file in spec.files:
+        if spec_file.region and spec_file.region != opts.region:
+            raise EsmError(
+                f"{opts.region_source} {opts.region} conflicts with region: {spec_file.region} "
+                f"in {spec_file.path}; drop one of them"
+            )
+
+
+def _write_output(path: str, text: str) -> None:
+    """Write a file the user asked for; failure is one line, not a traceback."""
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise EsmError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 @contextmanager
@@ -181,9 +222,24 @@ def _step_summary(plan: Plan) -> None:
 
 @cli.command()
 @_spec_paths()
-def validate(paths: tuple[str, ...]) -> None:
+@click.pass_obj
+def validate(opts: Options, paths: tuple[str, ...]) -> None:
     """Check spec files offline (no AWS call)."""
-    spec = _load(paths)
+    from .aws import default_region
+    from .reconcile import split_by_scope
+
+    spec = _load(paths, opts)
+
+    def offline_region(profile: str | None) -> str | None:
+        # A profile missing from this machine's config leaves the region open, as plan would
+        # fail on it anyway; validate must run where there is no AWS config at all.
+        try:
+            return default_region(profile)
+        except EsmError:
+            return None
+
+    # The same grouping by region and profile as plan, so both agree on who owns a function.
+    split_by_scope(spec, opts.region, opts.profile, offline_region)
     count = len(spec.mappings())
     click.echo(
         f"{len(spec.files)} file(s) valid: {len(spec.functions)} function(s), {count} mapping(s)."
@@ -227,7 +283,7 @@ def plan(
     from . import saved_plan
     from .reconcile import merge_plans, plan_scopes_with_context
 
-    spec = _load(paths)
+    spec = _load(paths, opts)
     with _connected(opts, spec) as connected:
         scopes, contexts = [s for s, _ in connected], [a for _, a in connected]
         planned = plan_scopes_with_context(scopes, contexts, targets)
@@ -292,7 +348,7 @@ def apply(
         raise click.UsageError("give -f PATH (spec files) or a PLANFILE")
     from .reconcile import merge_plans, plan_scopes
 
-    spec = _load(paths)
+    spec = _load(paths, opts)
     with _connected(opts, spec) as connected:
         contexts = [aws for _, aws in connected]
         plans = plan_scopes([scope for scope, _ in connected], contexts, targets)
@@ -447,6 +503,13 @@ def export(
     reader = LiveReader(aws)
     account = aws.identity()["account"]
     labels = {reader.function_arn(ref): ref for ref in functions}
+    missing = reader.missing_functions(list(functions))
+    if missing:
+        # An empty export of a typo would read as "this function has no mappings".
+        raise EsmError(
+            f"function does not exist in account {account} region {aws.region}: "
+            + ", ".join(missing)
+        )
     live = reader.mappings(None if all_functions else set(labels))
     live = [m for m in live if m.state != "Deleting"]
     for mapping in live:
@@ -456,8 +519,7 @@ def export(
         )
     text = dump_yaml(export_spec(live, labels, aws.region, account))
     if output:
-        with open(output, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        _write_output(output, text)
         click.echo(f"Wrote {len(live)} mapping(s) to {output}", err=True)
     else:
         click.echo(text, nl=False)
@@ -479,7 +541,7 @@ def demo(opts: Options, paths: tuple[str, ...]) -> None:
     from .reconcile import merge_plans, plan_scopes
 
     opts.sandbox = True
-    spec = _load(paths)
+    spec = _load(paths, opts)
     with _connected(opts, spec) as connected:
         scopes, contexts = [s for s, _ in connected], [a for _, a in connected]
         click.echo("== esm plan")
@@ -500,7 +562,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors exit 1 (click's default is 2, which means 'changes' here)."""
     try:
         cli.main(args=argv, prog_name="esm", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            _exit_interrupted()  # click turns Ctrl-C into Abort
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as exc:
@@ -519,9 +583,30 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
+        _exit_interrupted()
+    except OSError as exc:
+        # Our own output failed (stdout on a full disk, a closed pipe): say so once.
+        _silence_stdout()
+        click.echo(f"Error: cannot write output: {exc.strerror or exc}", err=True)
+        sys.exit(1)
+
+
+def _exit_interrupted() -> None:
+    """Ctrl-C that reached the main thread (a second one during apply): exit now. Worker
+    threads may still be inside an AWS call, and a normal exit would wait for them."""
+    try:
         click.echo("Interrupted.", err=True)
-        # A second Ctrl-C aborts: worker threads may still be inside an AWS call, and a
-        # normal exit would wait for them.
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+    except OSError:
+        pass
+    os._exit(130)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

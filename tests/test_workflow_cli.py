@@ -161,7 +161,10 @@ def test_options_from_environment(moto_server, seed, write_spec):
 
 
 def test_export_then_plan_is_no_changes(moto_server, seed, tmp_path):
-    seeded = seed(functions=["alpha", "beta"], queues=["qa", "qb"], endpoint_url=moto_server)
+    # gamma exists with no mappings: it exports as an empty list (a missing one is an error).
+    seeded = seed(
+        functions=["alpha", "beta", "gamma"], queues=["qa", "qb"], endpoint_url=moto_server
+    )
     live = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
     live.create_event_source_mapping(
         FunctionName="alpha",

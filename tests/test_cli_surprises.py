@@ -1,0 +1,287 @@
+"""Surprises from the environment and the command line (issue 9): each is one clear line and
+exit 1 (or an exit at once for a second Ctrl-C), never a traceback, never a silent guess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from esm_reconcile.cli import _color_wanted, main
+from esm_reconcile.sandbox import sandbox
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+
+def spec_text(function: str = "orders", queue: str = "orders", region: str | None = REGION) -> str:
+    document: dict[str, Any] = {"version": 1}
+    if region:
+        document["region"] = region
+    document["functions"] = {
+        function: [{"event_source_arn": f"arn:aws:sqs:us-east-1:{ACCOUNT}:{queue}"}]
+    }
+    return yaml.safe_dump(document)
+
+
+def run(
+    argv: list[str], capsys: pytest.CaptureFixture[str], env: dict[str, str] | None = None
+) -> tuple[int, str, str]:
+    """The CLI in-process: exit code, stdout, stderr."""
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+@pytest.fixture
+def spec_file(tmp_path: Path) -> Path:
+    path = tmp_path / "a.yaml"
+    path.write_text(spec_text())
+    return path
+
+
+# -- regions ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_region_flag_conflicting_with_the_spec_is_an_error(
+    spec_file: Path, capsys: pytest.CaptureFixture[str], aws_env: None, how: str
+) -> None:
+    argv, env = ["validate", "-f", str(spec_file)], {}
+    if how == "flag":
+        argv = ["--region", "us-west-2", *argv]
+    else:
+        env = {"ESM_REGION": "us-west-2"}
+    for command in (argv, [a if a != "validate" else "plan" for a in argv]):
+        code, _out, err = run(command, capsys, env)
+        assert code == 1
+        name = "--region" if how == "flag" else "ESM_REGION"
+        assert f"{name} us-west-2 conflicts with region: us-east-1 in {spec_file}" in err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_region_flag_agreeing_with_the_spec_or_filling_in_is_fine(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    named = tmp_path / "named.yaml"
+    named.write_text(spec_text())
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(spec_text("other", "other", region=None))
+    code, out, _err = run(
+        ["--region", REGION, "validate", "-f", str(named), "-f", str(bare)], capsys
+    )
+    assert code == 0 and "2 file(s) valid" in out
+    # AWS_REGION is the AWS config's fallback, not a choice that contradicts the file.
+    code, _out, _err = run(["validate", "-f", str(named)], capsys, {"AWS_REGION": "eu-west-1"})
+    assert code == 0
+
+
+def test_validate_resolves_regions_as_plan_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    """One file names us-east-1, the other none: with --region us-east-1 both are us-east-1,
+    and two owners of one function there; validate must say what plan would say."""
+    (tmp_path / "a.yaml").write_text(spec_text())
+    (tmp_path / "b.yaml").write_text(spec_text(queue="other", region=None))
+    argv = ["--region", REGION, "validate", "-f", str(tmp_path)]
+    code, _out, err = run(argv, capsys)
+    assert code == 1
+    assert "function orders in us-east-1 is also managed by" in err
+    # Without --region the bare file falls to AWS_REGION (us-east-1 in the test env): the same.
+    code, _out, err = run(["validate", "-f", str(tmp_path)], capsys)
+    assert code == 1 and "also managed by" in err
+    # In another region, they are two functions.
+    elsewhere = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
+    code, _out, _err = run(["validate", "-f", str(tmp_path)], capsys, elsewhere)
+    assert code == 0
+
+
+def test_validate_needs_no_aws_config_for_a_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    """Offline means offline: a profile this machine does not know is not validate's concern."""
+    document = yaml.safe_load(spec_text())
+    document["profile"] = "prod-not-here"
+    (tmp_path / "a.yaml").write_text(yaml.safe_dump(document))
+    code, out, err = run(["validate", "-f", str(tmp_path / "a.yaml")], capsys)
+    assert code == 0, err
+    assert "1 file(s) valid" in out
+
+
+# -- files and environment -------------------------------------------------------------------
+
+
+def test_esm_file_is_a_whitespace_separated_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    (tmp_path / "a.yaml").write_text(spec_text())
+    (tmp_path / "b.yaml").write_text(spec_text("other", "other"))
+    env = {"ESM_FILE": f"{tmp_path / 'a.yaml'}  {tmp_path / 'b.yaml'}\n"}
+    code, out, err = run(["validate"], capsys, env)
+    assert code == 0, err
+    assert "2 file(s) valid: 2 function(s)" in out
+
+
+def test_the_same_file_given_twice_counts_once(
+    spec_file: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    for argv in (
+        ["validate", "-f", str(spec_file), "-f", str(spec_file)],
+        ["validate", "-f", str(spec_file.parent), "-f", str(spec_file)],
+    ):
+        code, out, err = run(argv, capsys)
+        assert code == 0, err
+        assert "1 file(s) valid" in out
+
+
+def test_empty_no_color_does_not_disable_color(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("NO_COLOR", "")
+    assert _color_wanted(False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert not _color_wanted(False)
+    monkeypatch.delenv("NO_COLOR")
+    assert _color_wanted(False) and not _color_wanted(True)
+
+
+def test_stdout_that_cannot_be_written_is_one_line(spec_file: Path) -> None:
+    """`esm schema > /dev/full`: the write fails; say so, exit 1, no traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    for args in (["schema"], ["validate", "-f", str(spec_file)]):
+        with open("/dev/full", "w") as full:
+            result = subprocess.run(
+                [sys.executable, "-m", "esm_reconcile", *args],
+                stdout=full,
+                stderr=subprocess.PIPE,
+                text=True,
+                cwd=REPO_ROOT,
+                timeout=60,
+            )
+        assert result.returncode == 1
+        assert result.stderr.strip() == "Error: cannot write output: No space left on device"
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def test_export_of_a_function_that_does_not_exist_is_an_error(
+    moto_server: str, seed: Callable[..., Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(functions=["real"], endpoint_url=moto_server)
+    env = {"AWS_ENDPOINT_URL": moto_server}
+    code, out, err = run(["export", "--function", "no-such-fn"], capsys, env)
+    assert code == 1
+    assert "function does not exist" in err and "no-such-fn" in err
+    assert out == ""
+    # An existing function with no mappings still exports as an empty list.
+    code, out, err = run(["export", "--function", "real"], capsys, env)
+    assert code == 0, err
+    assert yaml.safe_load(out)["functions"] == {"real": []}
+
+
+@pytest.mark.parametrize("target", ["missing-dir/out.yaml", "/dev/full", "."])
+def test_export_to_a_path_that_cannot_be_written_is_one_line(
+    moto_server: str,
+    seed: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    target: str,
+) -> None:
+    if target == "/dev/full" and not Path(target).exists():
+        pytest.skip("no /dev/full here")
+    seed(functions=["real"], endpoint_url=moto_server)
+    output = target if target.startswith("/") else str(tmp_path / target)
+    argv = ["export", "--function", "real", "-o", output]
+    code, _out, err = run(argv, capsys, {"AWS_ENDPOINT_URL": moto_server})
+    assert code == 1
+    assert err.startswith(("Error: cannot write", "Usage:", "Error: Invalid value")), err
+    assert len([line for line in err.splitlines() if line.startswith("Error")]) == 1
+
+
+# -- a second Ctrl-C -------------------------------------------------------------------------
+
+
+def _stall_creates(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """Creates never get an answer (within the test): a call stuck in flight."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] == "POST" and environ["PATH_INFO"].rstrip("/").endswith(
+            "/event-source-mappings"
+        ):
+            time.sleep(45)
+        return app(environ, start_response)
+
+    return wrapped
+
+
+def test_second_ctrl_c_exits_at_once_with_a_call_in_flight(tmp_path: Path) -> None:
+    """The first Ctrl-C asks apply to stop after the calls in flight; the second must not wait
+    for a call that may never return."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text())
+    queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders"
+    with sandbox(["orders"], [queue], REGION, middleware=_stall_creates) as url:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ESM_")}
+        assert env["AWS_ENDPOINT_URL"] == url
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "esm_reconcile", "apply", "--auto-approve", "-f", str(spec)],
+            env=env,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        creating = threading.Event()
+        err_lines: list[str] = []
+
+        def read_stderr() -> None:
+            assert process.stderr is not None
+            for line in process.stderr:
+                err_lines.append(line)
+                if ": creating" in line:
+                    creating.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        try:
+            assert creating.wait(timeout=30), "".join(err_lines)
+            time.sleep(0.3)  # the create request is now in flight
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.3)
+            started = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=10)
+            took = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        reader.join(timeout=5)
+        err = "".join(err_lines)
+        assert process.returncode == 130, err
+        assert took < 3, took
+        assert "Traceback" not in err
+        assert "Interrupted." in err
