@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -13,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .errors import EsmError, SpecErrors
+from .github import append_step_summary, error_annotation
 from .loader import expand_paths
 from .plan import Plan
 
 if TYPE_CHECKING:
     from .aws import AwsContext
     from .reconcile import Scope
-from .render import render, summary_line
+from .render import render, summary_line, terminal_safe
 from .validate import Spec, load_spec
 
 FORMATS = click.Choice(["text", "json", "markdown"])
@@ -199,25 +201,13 @@ def _show(plan: Plan, fmt: str, opts: Options) -> None:
     click.echo(render(plan, fmt, color=opts.color and fmt == "text"))
 
 
-STEP_SUMMARY_LIMIT = 1024 * 1024  # GitHub refuses a step summary over 1 MiB
-
-
 def _step_summary(plan: Plan) -> None:
-    """In GitHub Actions, append the markdown plan to the job's step summary."""
-    path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
+    """In GitHub Actions, append the markdown plan to the job's step summary (never fatal)."""
+    if not os.environ.get("GITHUB_STEP_SUMMARY"):
         return
-    text = render(plan, "markdown")
-    try:
-        used = os.path.getsize(path)
-    except OSError:
-        used = 0
-    room = STEP_SUMMARY_LIMIT - used - 200
-    if len(text.encode()) > room:
-        text = f"**{summary_line(plan)}**\n\n(plan too long for the step summary; see the log)\n"
-    if len(text.encode()) <= room:
-        with open(path, "a", encoding="utf-8") as handle:
-            handle.write(text + "\n")
+    problem = append_step_summary(render(plan, "markdown"))
+    if problem:
+        click.echo(problem, err=True)
 
 
 @cli.command()
@@ -560,6 +550,11 @@ def demo(opts: Options, paths: tuple[str, ...]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors exit 1 (click's default is 2, which means 'changes' here)."""
+    # Values are shown as written; a terminal that cannot encode a character gets \uXXXX
+    # rather than a UnicodeEncodeError traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     try:
         cli.main(args=argv, prog_name="esm", standalone_mode=False)
     except click.exceptions.Abort as exc:
@@ -572,15 +567,19 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except SpecErrors as exc:
         for error in exc.errors:
-            click.echo(str(error), err=True)
+            click.echo(terminal_safe(str(error)), err=True)
             if os.environ.get("GITHUB_ACTIONS") == "true":
                 # Workflow command: GitHub shows it as an annotation on that file and line.
                 message = f"{error.field}: {error.message}" if error.field else error.message
-                click.echo(f"::error file={error.file},line={error.line}::{message}")
+                click.echo(error_annotation(error.file, error.line, message))
         click.echo(f"{len(exc.errors)} error(s) in the spec; nothing was changed.", err=True)
         sys.exit(1)
     except EsmError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        # Messages may quote hostile input: keep its control characters off the terminal.
+        lines = str(exc).split("\n")
+        click.echo(
+            "\n".join(terminal_safe(line) for line in [f"Error: {lines[0]}", *lines[1:]]), err=True
+        )
         sys.exit(1)
     except KeyboardInterrupt:
         _exit_interrupted()

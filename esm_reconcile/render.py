@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from .plan import Change, FieldChange, Plan
@@ -16,13 +17,45 @@ VERBS = {
 }
 COLORS = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
 
+# Values come from spec files anyone can propose and from live mappings anyone with access can
+# edit, so they are shown as written (non-ASCII included) except for characters that would act
+# instead of showing: DEL and the C1 controls (U+009B is a one-character CSI: colours, cursor
+# moves, window titles), bidi formatting characters (they reorder what the reader sees, as in
+# "Trojan Source"), U+2028/U+2029 (line breaks to some viewers only) and lone surrogates (not
+# encodable as UTF-8 at all). JSON string syntax escapes the C0 controls itself.
+_UNSAFE_BEYOND_ASCII = (
+    "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+)
+_UNSAFE_IN_JSON = re.compile(f"[{_UNSAFE_BEYOND_ASCII}]")
+_UNSAFE_IN_TEXT = re.compile(f"[\x00-\x1f{_UNSAFE_BEYOND_ASCII}]")
+
+
+def _escape_code_point(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with control, escape and bidi characters written as \\uXXXX, all else as is."""
+    return _UNSAFE_IN_TEXT.sub(_escape_code_point, text)
+
+
+def _json_dumps(data: Any, **options: Any) -> str:
+    # Terminal-unsafe characters can only occur inside JSON strings, where \uXXXX means the
+    # same character: the result stays valid JSON and decodes to the same data.
+    encoded = json.dumps(data, default=str, ensure_ascii=False, **options)
+    return _UNSAFE_IN_JSON.sub(_escape_code_point, encoded)
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON that shows text as written, yet keeps terminal-unsafe characters escaped."""
+    return _json_dumps(data, indent=2)
+
 
 def value_text(value: Any) -> str:
+    """One value on one line: JSON with text as written, or "(none)"."""
     if value is None:
         return "(none)"
-    if isinstance(value, str):
-        return json.dumps(value)
-    return json.dumps(value, separators=(", ", ": "), sort_keys=True)
+    return _json_dumps(value, separators=(", ", ": "), sort_keys=True)
 
 
 def summary_line(plan: Plan) -> str:
@@ -36,10 +69,11 @@ def summary_line(plan: Plan) -> str:
 
 
 def _field_line(change: Change, f: FieldChange) -> str:
+    name = terminal_safe(f.name)  # tag keys are data
     if change.action == "create":
-        line = f"{f.name} = {value_text(f.after)}"
+        line = f"{name} = {value_text(f.after)}"
     else:
-        line = f"{f.name}: {value_text(f.before)} -> {value_text(f.after)}"
+        line = f"{name}: {value_text(f.before)} -> {value_text(f.after)}"
     if f.forces_replacement:
         line += "   # forces replacement"
     return line
@@ -53,36 +87,64 @@ def render_text(plan: Plan, color: bool = False) -> str:
 
     blocks: list[str] = []
     for change in plan.changes:
-        head = f"{SYMBOLS[change.action]} {change.address} {VERBS[change.action]}"
+        head = f"{SYMBOLS[change.action]} {terminal_safe(change.address)} {VERBS[change.action]}"
         lines = [paint(head, change.action, bold=True)]
         if change.uuid:
-            lines.append(f"    uuid: {change.uuid}")
+            lines.append(f"    uuid: {terminal_safe(change.uuid)}")
         for f in change.fields:
             lines.append("    " + _field_line(change, f))
         for warning in change.warnings:
-            lines.append(f"    ! {warning}")
+            lines.append(f"    ! {terminal_safe(warning)}")
         blocks.append("\n".join(lines))
     for warning in plan.warnings:
-        blocks.append(f"Warning: {warning}")
+        blocks.append(f"Warning: {terminal_safe(warning)}")
     blocks.append(summary_line(plan))
     return "\n\n".join(blocks)
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(plan.to_json(), indent=2, default=str)
+    return json_text(plan.to_json())
 
 
 FOLD_AFTER = 10  # changes shown open before the rest fold into <details>
 
 
-def _cell(value: Any) -> str:
-    return "`" + value_text(value).replace("|", "\\|") + "`"
+def code_span(text: str) -> str:
+    """A CommonMark code span showing `text` literally, whatever backticks it holds.
+
+    The delimiter is one backtick longer than the longest run inside; a space pads content
+    that starts or ends with a backtick (or with spaces on both ends, which CommonMark would
+    strip), and CommonMark removes exactly that one space again.
+    """
+    longest_run = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * (longest_run + 1)
+    padded = (
+        not text
+        or text.startswith("`")
+        or text.endswith("`")
+        or (text.startswith(" ") and text.endswith(" "))
+    )
+    return f"{fence} {text} {fence}" if padded else f"{fence}{text}{fence}"
+
+
+def _table_cell(text: str) -> str:
+    # GFM splits table rows at unescaped pipes before it looks for code spans.
+    return code_span(terminal_safe(text)).replace("|", "\\|")
+
+
+_MARKDOWN_INLINE_SYNTAX = re.compile(r"([\\`*_\[\]~|])")
+
+
+def markdown_text(text: str) -> str:
+    """Plain text for Markdown outside code spans: no emphasis, links, code or HTML from it."""
+    escaped = _MARKDOWN_INLINE_SYNTAX.sub(r"\\\1", terminal_safe(text))
+    return escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def render_markdown(plan: Plan) -> str:
     out = [f"**{summary_line(plan)}**", ""]
     for warning in plan.warnings:
-        out += [f"> {warning}", ""]
+        out += [f"> {markdown_text(warning)}", ""]
     replaces = [c for c in plan.changes if c.action == "replace"]
     if replaces:
         out.append(
@@ -94,17 +156,19 @@ def render_markdown(plan: Plan) -> str:
         if index == FOLD_AFTER:
             out.append(f"<details><summary>{len(plan.changes) - FOLD_AFTER} more changes</summary>")
             out.append("")
-        out.append(f"#### `{SYMBOLS[change.action]}` {change.action}: `{change.address}`")
+        address = code_span(terminal_safe(change.address))
+        out.append(f"#### {code_span(SYMBOLS[change.action])} {change.action}: {address}")
         if change.fields:
             out.append("")
             out.append("| field | before | after |")
             out.append("|---|---|---|")
             for f in change.fields:
                 note = " (forces replacement)" if f.forces_replacement else ""
-                before = "" if change.action == "create" else _cell(f.before)
-                out.append(f"| `{f.name}`{note} | {before} | {_cell(f.after)} |")
+                before = "" if change.action == "create" else _table_cell(value_text(f.before))
+                after = _table_cell(value_text(f.after))
+                out.append(f"| {_table_cell(f.name)}{note} | {before} | {after} |")
         for warning in change.warnings:
-            out.append(f"\n> {warning}")
+            out.append(f"\n> {markdown_text(warning)}")
         out.append("")
     if len(plan.changes) > FOLD_AFTER:
         out.append("</details>")

@@ -285,3 +285,38 @@ def test_second_ctrl_c_exits_at_once_with_a_call_in_flight(tmp_path: Path) -> No
         assert took < 3, took
         assert "Traceback" not in err
         assert "Interrupted." in err
+
+
+# -- GitHub Actions --------------------------------------------------------------------------
+
+
+def test_step_summary_that_cannot_be_written_does_not_abort_an_apply(
+    moto_server: str,
+    seed: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    seeded = seed(functions=["orders"], queues=["orders"], endpoint_url=moto_server)
+    spec = tmp_path / "a.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {"version": 1, "functions": {"orders": [{"event_source_arn": seeded.queues["orders"]}]}}
+        )
+    )
+    env = {"AWS_ENDPOINT_URL": moto_server, "GITHUB_STEP_SUMMARY": str(tmp_path)}  # a directory
+    code, out, err = run(["apply", "--auto-approve", "-f", str(spec)], capsys, env)
+    assert code == 0, err
+    assert "Apply complete: 1 created" in out
+    assert f"could not write the GitHub step summary to {tmp_path}" in err and "going on" in err
+
+
+def test_spec_error_annotations_follow_github_escaping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    spec = tmp_path / "a,b:c.yaml"
+    spec.write_text(spec_text().replace("functions:", "functions:\n  bad: 5\n", 1))
+    code, out, _err = run(["validate", "-f", str(spec)], capsys, {"GITHUB_ACTIONS": "true"})
+    assert code == 1
+    annotation = next(line for line in out.splitlines() if line.startswith("::error"))
+    assert "a%2Cb%3Ac.yaml,line=" in annotation
+    assert ",line=0" not in annotation

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from esm_reconcile.plan import Change, FieldChange, Plan
-from esm_reconcile.render import render, summary_line
+from esm_reconcile.render import code_span, render, summary_line, value_text
 
 FN = "arn:aws:lambda:us-east-1:123456789012:function:f"
 Q = "arn:aws:sqs:us-east-1:123456789012:q"
@@ -84,3 +87,146 @@ def test_markdown_escapes_pipes_and_folds_long_plans() -> None:
     md = render(many, "markdown")
     assert "a\\|b" in md
     assert "<details><summary>5 more changes</summary>" in md and md.rstrip().endswith("</details>")
+
+
+# -- what values may hold: any text, controls, backticks, HTML -----------------------------------
+
+# Characters that act instead of showing: NUL, ESC (starts an escape sequence), BEL, DEL, CSI
+# (U+009B, a one-character escape sequence), RIGHT-TO-LEFT OVERRIDE, LINE SEPARATOR, and a
+# lone surrogate (not encodable as UTF-8). A raw LF is checked by where lines break.
+UNSAFE = ["\x00", "\x1b", "\x07", "\x7f", "\x9b", "\u202e", "\u2028", "\ud800"]
+HOSTILE = "clear\x1b[2J\x1b]0;owned\x07 \x7f\x9b31m \u202egnp.exe\u2028\ud800 line\nbreak"
+
+
+def one_change(value: object, name: str = "batch_size", address: str = f"f[{Q}]") -> Plan:
+    return Plan(
+        changes=[Change("update", address, FN, Q, "u-1", [FieldChange(name, "old", value)])]
+    )
+
+
+def test_non_ascii_is_shown_as_written_in_every_format() -> None:
+    plan = one_change({"body": {"名前": ["値"]}, "note": "café"}, name="tags.チーム")
+    plan.warnings.append("targeting is in effect (注文)")
+    text = render(plan, "text")
+    assert 'tags.チーム: "old" -> {"body": {"名前": ["値"]}, "note": "café"}' in text
+    assert "Warning: targeting is in effect (注文)" in text
+    markdown = render(plan, "markdown")
+    assert '`{"body": {"名前": ["値"]}, "note": "café"}`' in markdown
+    assert "`tags.チーム`" in markdown and "注文" in markdown
+    raw_json = render(plan, "json")
+    assert "値" in raw_json and "\\u" not in raw_json
+    assert json.loads(raw_json)["changes"][0]["fields"][0]["after"]["body"] == {"名前": ["値"]}
+    assert value_text("値") == '"値"'
+
+
+def test_controls_escape_sequences_and_bidi_overrides_stay_escaped() -> None:
+    plan = one_change(HOSTILE, name="tags.k\x1b[1m", address=f"f[{Q}\u202e]")
+    plan.changes[0].warnings.append("warning\x1b[31m\u202e")
+    plan.warnings.append("plan warning\x9b2J")
+    for fmt in ("text", "markdown", "json"):
+        output = render(plan, fmt)
+        shown = [char for char in UNSAFE if char in output]
+        assert shown == [], (fmt, shown)
+        assert not any(line.startswith("break") for line in output.splitlines()), fmt
+    text = render(plan, "text")
+    assert "\\u001b[2J" in text and "\\u009b31m" in text and "\\u202egnp.exe" in text
+    assert "\\u2028\\ud800 line\\nbreak" in text
+    assert f"~ f[{Q}\\u202e] will be updated in place" in text
+    assert "tags.k\\u001b[1m:" in text and "! warning\\u001b[31m\\u202e" in text
+    assert "Warning: plan warning\\u009b2J" in text
+    # JSON stays valid and means the same data.
+    data = json.loads(render(plan, "json"))
+    assert data["changes"][0]["fields"][0]["after"] == HOSTILE
+    assert data["changes"][0]["address"] == f"f[{Q}\u202e]"
+
+
+def test_color_styles_the_heading_but_not_what_values_hold() -> None:
+    text = render(one_change("\x1b[2J"), "text", color=True)
+    assert "\x1b[2J" not in text and "\\u001b[2J" in text
+    assert "\x1b[" in text  # the action colour itself
+
+
+def code_spans(line: str) -> list[str]:
+    """The contents of the code spans in one line, by CommonMark's rules (spec 6.1)."""
+    spans: list[str] = []
+    position = 0
+    while (start := line.find("`", position)) >= 0:
+        opener_end = start
+        while opener_end < len(line) and line[opener_end] == "`":
+            opener_end += 1
+        opener = opener_end - start
+        # The span ends at the next backtick run of exactly the opener's length.
+        search = opener_end
+        closer = -1
+        while (run := line.find("`", search)) >= 0:
+            run_end = run
+            while run_end < len(line) and line[run_end] == "`":
+                run_end += 1
+            if run_end - run == opener:
+                closer = run
+                break
+            search = run_end
+        if closer < 0:  # an unmatched run is literal backticks
+            position = opener_end
+            continue
+        content = line[opener_end:closer]
+        if content.startswith(" ") and content.endswith(" ") and content.strip(" "):
+            content = content[1:-1]
+        spans.append(content)
+        position = closer + opener
+    return spans
+
+
+def table_cells(row: str) -> list[str]:
+    """A GFM table row's cells: split at unescaped pipes, then `\\|` means `|`."""
+    assert row.startswith("| ") and row.endswith(" |"), row
+    return [cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", row[1:-1])]
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a`b", "`", "``x``", "x```", "pipe | and ` tick", {"pattern": "`{}`"}, " spaced "],
+)
+def test_backticks_in_values_make_valid_code_spans(value: object) -> None:
+    name = "tags.`odd`|key"
+    address = f"f[{Q}`x`]"
+    markdown = render(one_change(value, name=name, address=address), "markdown")
+    row = next(line for line in markdown.splitlines() if line.startswith("| ") and "old" in line)
+    field, before, after = table_cells(row)
+    assert code_spans(field) == [name]
+    assert code_spans(before) == ['"old"']
+    assert code_spans(after) == [value_text(value)]
+    heading = next(line for line in markdown.splitlines() if line.startswith("#### "))
+    assert code_spans(heading) == ["~", address]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain", "`plain`"),
+        ("a`b", "``a`b``"),
+        ("`x", "`` `x ``"),
+        ("x``", "``` x`` ```"),
+        (" a ", "`  a  `"),
+        ("", "`  `"),
+    ],
+)
+def test_code_span_delimiters(text: str, expected: str) -> None:
+    assert code_span(text) == expected
+    if text:  # an empty code span cannot exist; a blank one stands in
+        assert code_spans(expected) == [text]
+
+
+def test_html_and_markdown_in_warnings_are_shown_as_text() -> None:
+    plan = one_change(5)
+    plan.warnings.append("targeting is in effect (<details><summary>x</summary>): a & b")
+    plan.changes[0].warnings.append("<script>alert(1)</script> *bold* [link](http://x) `c`")
+    markdown = render(plan, "markdown")
+    assert "<details><summary>x" not in markdown and "<script>" not in markdown
+    assert (
+        "> targeting is in effect (&lt;details&gt;&lt;summary&gt;x&lt;/summary&gt;): a &amp; b"
+        in (markdown)
+    )
+    assert "> &lt;script&gt;alert(1)&lt;/script&gt; \\*bold\\* \\[link\\](http://x) \\`c\\`" in (
+        markdown
+    )
