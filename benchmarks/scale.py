@@ -190,19 +190,19 @@ def seed_backend(spec: dict[str, Any]) -> float:
     This is the 'mappings already exist' state for N where applying at the quota would take
     too long; what esm later reads through the server is the same as after an apply.
     """
-    from moto.awslambda.models import lambda_backends
+    from esm_reconcile.sandbox import create_mappings_in_backend
 
     started = time.monotonic()
-    backend = lambda_backends[ACCOUNT][REGION]
-    for function, mappings in spec["functions"].items():
-        for m in mappings:
-            backend.create_event_source_mapping(
-                {
-                    "FunctionName": function,
-                    "EventSourceArn": m["event_source_arn"],
-                    "BatchSize": m["batch_size"],
-                }
-            )
+    requests = (
+        {
+            "FunctionName": function,
+            "EventSourceArn": m["event_source_arn"],
+            "BatchSize": m["batch_size"],
+        }
+        for function, mappings in spec["functions"].items()
+        for m in mappings
+    )
+    create_mappings_in_backend(ACCOUNT, REGION, requests)
     return time.monotonic() - started
 
 
@@ -273,14 +273,14 @@ def _measure_size(
 ) -> dict[str, Any]:
     from esm_reconcile.apply import Applier
     from esm_reconcile.reconcile import plan_with_context
-    from esm_reconcile.sandbox import _sandbox_environ  # the sandbox's own env, not a copy
+    from esm_reconcile.sandbox import sandbox_environ  # the sandbox's own env, not a copy
     from esm_reconcile.validate import load_spec
 
     tracemalloc.start()  # after imports: trace esm's work, not module loading
 
     notes: list[str] = []
     phases = Phases(n)
-    with _sandbox_environ(url, REGION, ACCOUNT):
+    with sandbox_environ(url, REGION, ACCOUNT):
         spec = phases.run("load spec", lambda: load_spec([path]))
         max_rps = args["max_rps"]
 
@@ -364,10 +364,10 @@ def _measure_plan_rss(n: int, path: str, url: str, max_rps: float) -> dict[str, 
     from esm_reconcile.aws import connect
     from esm_reconcile.reconcile import plan_with_context
     from esm_reconcile.render import render
-    from esm_reconcile.sandbox import _sandbox_environ
+    from esm_reconcile.sandbox import sandbox_environ
     from esm_reconcile.validate import load_spec
 
-    with _sandbox_environ(url, REGION, ACCOUNT):
+    with sandbox_environ(url, REGION, ACCOUNT):
         gc.collect()
         rss_after_imports = rss_high_water_mb()
         started, cpu_started = time.monotonic(), time.process_time()

@@ -168,7 +168,7 @@ def _connected(opts: Options, spec: Spec) -> Iterator[list[tuple[Scope, AwsConte
 def _sandbox_for(spec: Spec, scopes: list[Scope], region: str) -> Any:
     """The embedded emulator, seeded with every function and source the spec names."""
     from . import functions
-    from .sandbox import choose_account, parse_arn, parse_function_ref, sandbox
+    from .sandbox import choose_account, sandbox
 
     sources = []
     for m in spec.mappings():
@@ -183,11 +183,7 @@ def _sandbox_for(spec: Spec, scopes: list[Scope], region: str) -> Any:
     refs = list(spec.functions)
     if len({scope.region for scope in scopes}) > 1:
         # A bare function name means "in its file's region": name the region for the seeder.
-        account = choose_account(
-            account_id,
-            [parse_function_ref(r, region) for r in refs],
-            [a for a in map(parse_arn, sources) if a],
-        )
+        account = choose_account(account_id, refs, sources)
         refs = [
             functions.parse_function_ref(ref).arn(scope.region or region, account)
             for scope in scopes

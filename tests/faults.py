@@ -26,24 +26,20 @@ faulted; a test arms it around the code under test with `with injector.armed(): 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import re
 import threading
 import time
 import uuid as uuidlib
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http import HTTPStatus
 from typing import Any
 
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+from esm_reconcile import sandbox
 
-MAPPINGS = "/2015-03-31/event-source-mappings"
+MAPPINGS = sandbox.MAPPINGS_PATH
 _UUID_PATH = re.compile(r"^/2015-03-31/event-source-mappings/([^/]+)/?$")
-_LAMBDA_PATH = re.compile(r"^/\d{4}-\d{2}-\d{2}/")  # Lambda's REST paths are versioned by date
-_SCOPE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
 # Fault kinds, as keys of FaultInjector.counts.
 THROTTLED = "throttled"
@@ -98,12 +94,8 @@ def identity_of(request: dict[str, Any]) -> str:
     return f"{request.get('FunctionName', '')}|{source}|{extra}"
 
 
-def _read_mappings(body: bytes) -> tuple[str | None, tuple[str, ...]]:
+def _read_mappings(data: Any) -> tuple[str | None, tuple[str, ...]]:
     """(UUID of a single mapping answered, State of every mapping in the answer)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, ()
     if not isinstance(data, dict):
         return None, ()
     items = data.get("EventSourceMappings", [data])
@@ -114,37 +106,13 @@ def _read_mappings(body: bytes) -> tuple[str | None, tuple[str, ...]]:
 Rejection = tuple[int, str, str]
 
 
-def _error(status: str, code: str, kind: str, message: str) -> tuple[str, list, bytes]:
-    """An error answer shaped like Lambda's: botocore reads the code from x-amzn-ErrorType."""
-    body = json.dumps({"Type": kind, "message": message}).encode()
-    headers = [
-        ("Content-Type", "application/json"),
-        ("x-amzn-ErrorType", code),
-        ("x-amzn-RequestId", str(uuidlib.uuid4())),
-        ("Content-Length", str(len(body))),
-    ]
-    return status, headers, body
+def throttle_answer() -> sandbox.Answer:
+    return sandbox.lambda_error(429, "TooManyRequestsException", "Rate exceeded")
 
 
-def throttle_answer() -> tuple[str, list, bytes]:
-    return _error("429 Too Many Requests", "TooManyRequestsException", "User", "Rate exceeded")
-
-
-def service_error_answer() -> tuple[str, list, bytes]:
-    return _error(
-        "500 Internal Server Error",
-        "ServiceException",
-        "Service",
-        "An internal error occurred (injected fault).",
-    )
-
-
-def in_use_answer(verb: str) -> tuple[str, list, bytes]:
-    return _error(
-        "400 Bad Request",
-        "ResourceInUseException",
-        "User",
-        f"Cannot {verb} the event source mapping because it is in use.",
+def service_error_answer() -> sandbox.Answer:
+    return sandbox.lambda_error(
+        500, "ServiceException", "An internal error occurred (injected fault).", fault="Service"
     )
 
 
@@ -159,7 +127,7 @@ class FaultInjector:
 
     def __init__(
         self,
-        app: WsgiApp | None = None,
+        app: sandbox.WSGIApp | None = None,
         *,
         throttle_every: int = 0,
         fail_reads_every: int = 0,
@@ -192,7 +160,7 @@ class FaultInjector:
 
     # -- wiring ------------------------------------------------------------------------------
 
-    def wrap(self, app: WsgiApp) -> FaultInjector:
+    def wrap(self, app: sandbox.WSGIApp) -> FaultInjector:
         """For `sandbox(middleware=injector.wrap)`: the sandbox hands over its app to wrap."""
         self.app = app
         return self
@@ -222,18 +190,15 @@ class FaultInjector:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         assert self.app is not None, "FaultInjector has no app: pass app= or use wrap()"
         method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
-        if not self._is_lambda(environ, path):
+        if not sandbox.is_lambda_request(environ):
             return self.app(environ, start_response)
 
         operation = operation_of(method, path)
         request: dict[str, Any] = {}
         if method in ("POST", "PUT"):
-            # Read the body to learn the identity, then hand the server an unread copy.
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-            raw = environ["wsgi.input"].read(length) if length else b""
-            environ["wsgi.input"] = io.BytesIO(raw)
+            # Read the body to learn the identity; the server gets it unread.
             try:
-                request = json.loads(raw or b"{}") or {}
+                request = json.loads(sandbox.read_body(environ) or b"{}") or {}
             except ValueError:
                 request = {}
         match = _UUID_PATH.match(path)
@@ -245,50 +210,31 @@ class FaultInjector:
 
         fault, answer, forward_then_fail = self._decide(method, operation, key, request, call_id)
         if answer is not None:
-            status, headers, body = answer
-            self._log(Event(arrived, operation, key, int(status[:3]), fault))
-            start_response(status, headers)
-            return [body]
+            self._log(Event(arrived, operation, key, answer.code, fault))
+            return answer.send(start_response)
 
-        # Forward, capturing the answer so it can be logged (and, if ambiguous, replaced).
-        captured: dict[str, Any] = {}
-
-        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-            captured.update(status=status, headers=headers)
-            return lambda _data: None
-
-        body = b"".join(self.app(environ, capture))
-        status = int(captured["status"][:3])
+        # Forward, keeping the answer so it can be logged (and, if ambiguous, replaced).
+        forwarded = sandbox.call_app(self.app, environ)
         created: str | None = None
         states: tuple[str, ...] = ()
-        if 200 <= status < 300 and "EventSourceMapping" in operation:
-            answered, states = _read_mappings(body)
+        if forwarded.ok and "EventSourceMapping" in operation:
+            answered, states = _read_mappings(forwarded.data())
             created = answered if operation == "CreateEventSourceMapping" else None
-        if forward_then_fail and 200 <= status < 300:
+        if forward_then_fail and forwarded.ok:
             # It happened, but the client hears a 500 and will retry it.
             kind = AMBIGUOUS_CREATE if operation == "CreateEventSourceMapping" else AMBIGUOUS_WRITE
             with self._lock:
                 self.counts[kind] += 1
             self._log(Event(arrived, operation, key, 500, kind, created, states))
-            status_line, headers, out = service_error_answer()
-            start_response(status_line, headers)
-            return [out]
-        self._log(Event(arrived, operation, key, status, None, created, states))
-        start_response(captured["status"], captured["headers"])
-        return [body]
+            return service_error_answer().send(start_response)
+        self._log(Event(arrived, operation, key, forwarded.code, None, created, states))
+        return forwarded.send(start_response)
 
     # -- deciding ----------------------------------------------------------------------------
 
-    @staticmethod
-    def _is_lambda(environ: dict[str, Any], path: str) -> bool:
-        scope = _SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
-        if scope is not None:
-            return scope.group(1) == "lambda"
-        return bool(_LAMBDA_PATH.match(path))
-
     def _decide(
         self, method: str, operation: str, key: str, request: dict[str, Any], call_id: str
-    ) -> tuple[str | None, tuple[str, list, bytes] | None, bool]:
+    ) -> tuple[str | None, sandbox.Answer | None, bool]:
         """(fault kind, answer to send instead of forwarding, forward-then-fail)."""
         with self._lock:
             if not self.is_armed:
@@ -318,8 +264,7 @@ class FaultInjector:
             if rejection is not None:
                 status, code, message = rejection
                 self.counts[REJECTED] += 1
-                line = f"{status} {HTTPStatus(status).phrase}"
-                return REJECTED, _error(line, code, "User", message), False
+                return REJECTED, sandbox.lambda_error(status, code, message), False
             ambiguous = (
                 self.ambiguous_creates
                 if operation == "CreateEventSourceMapping"
@@ -338,7 +283,7 @@ class FaultInjector:
                     self._in_use_seen.add(first)
                     self.counts[IN_USE] += 1
                     verb = "update" if operation == "UpdateEventSourceMapping" else "delete"
-                    return IN_USE, in_use_answer(verb), False
+                    return IN_USE, sandbox.in_use_error(verb), False
             return None, None, False
 
     def _log(self, event: Event) -> None:

@@ -17,7 +17,13 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from esm_reconcile.errors import EsmError
-from esm_reconcile.sandbox import MappingIdentity, WSGIApp, sandbox
+from esm_reconcile.sandbox import (
+    MappingIdentity,
+    WSGIApp,
+    choose_account,
+    create_mappings_in_backend,
+    sandbox,
+)
 
 pytest.importorskip("moto.server")
 
@@ -114,6 +120,20 @@ def test_more_than_one_account_is_refused() -> None:
         sandbox([], [QUEUE], REGION, OTHER_ACCOUNT),
     ):
         pass
+
+
+def test_choose_account_takes_the_one_account_named_or_asked_for() -> None:
+    """No server: what the CLI asks before it starts a multi-region sandbox."""
+    assert choose_account(None, ["orders"], ["arn:aws:sns:eu-west-1:*:nowhere"]) == ACCOUNT
+    assert choose_account(None, [f"{OTHER_ACCOUNT}:function:f"], []) == OTHER_ACCOUNT
+    queue = f"arn:aws:sqs:{REGION}:{OTHER_ACCOUNT}:q"
+    assert choose_account(OTHER_ACCOUNT, ["orders"], [queue]) == OTHER_ACCOUNT
+    with pytest.raises(EsmError, match="single account"):
+        choose_account(None, [f"{OTHER_ACCOUNT}:function:f"], [QUEUE])
+    with pytest.raises(EsmError, match="12 digits"):
+        choose_account("12", [], [])
+    with pytest.raises(EsmError, match="which function"):
+        choose_account(None, ["a:b:c:d"], [])
 
 
 def test_environment_restored_and_server_stopped_on_exit(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -225,12 +245,10 @@ def test_duplicate_create_is_a_resource_conflict_naming_the_existing_uuid() -> N
             lam.update_event_source_mapping(UUID=live["UUID"], FunctionName="dup")
 
         # Found in moto's state, so a mapping made straight in moto's backend counts too.
-        from moto.awslambda.models import lambda_backends
-
-        behind = lambda_backends[ACCOUNT][REGION].create_event_source_mapping(
-            {"FunctionName": "dup", "EventSourceArn": other_queue}
+        [behind] = create_mappings_in_backend(
+            ACCOUNT, REGION, [{"FunctionName": "dup", "EventSourceArn": other_queue}]
         )
-        with pytest.raises(lam.exceptions.ResourceConflictException, match=behind.uuid):
+        with pytest.raises(lam.exceptions.ResourceConflictException, match=behind):
             lam.create_event_source_mapping(FunctionName="dup", EventSourceArn=other_queue)
 
         # settle_s=0: a delete frees the pair at once.
