@@ -266,8 +266,7 @@ def plan(
     out: str | None,
 ) -> None:
     """Read live state and print what apply would change. Changes nothing."""
-    from . import saved_plan
-    from .reconcile import merge_plans, plan_scopes_with_context
+    from .reconcile import merge_plans, plan_scopes_with_context, saved_plan_text
 
     spec = _load(paths, opts)
     with _connected(opts, spec) as connected:
@@ -276,18 +275,8 @@ def plan(
     result = merge_plans([plan for plan, _, _ in planned])
     _show(result, fmt, opts)
     if out:
-        digest = saved_plan.spec_digest(expand_paths(list(paths)))
-        documents = []
-        for scope, (scope_plan, live, managed) in zip(scopes, planned, strict=True):
-            functions, mappings = saved_plan.observe(live, set(managed.values()))
-            document = saved_plan.to_document(
-                scope_plan, managed, functions, mappings, digest, targets
-            )
-            # Only a profile the spec names is part of the plan; --profile is the runner's.
-            document["profile"] = next((f.profile for f in scope.spec.files if f.profile), None)
-            documents.append(document)
-        with open(out, "w", encoding="utf-8") as handle:
-            json.dump(saved_plan.bundle(documents), handle, indent=1, default=str)
+        text = saved_plan_text(out, scopes, contexts, planned, targets)
+        _write_output(out, text)
         click.echo(f"Saved the plan to {out}; apply it with: esm apply {out}", err=True)
     _step_summary(result)
     if detailed_exitcode and result.has_changes:
@@ -358,26 +347,22 @@ def _apply_saved(
 ) -> int:
     from . import saved_plan
     from .aws import connect
-    from .reconcile import check_saved_plan, merge_plans
+    from .reconcile import merge_plans, verified_plans
 
     if opts.sandbox:
         raise EsmError("a saved plan cannot be applied in a new sandbox: it would be stale")
     saved = saved_plan.load(planfile)
-    runs, reasons = [], []
-    for plan, document in saved:
-        # A plan of one region may be pointed elsewhere with --region; several keep their own.
-        region = (opts.region if len(saved) == 1 else None) or plan.region
-        aws = connect(
-            region=region, profile=document.get("profile") or opts.profile, max_rps=opts.max_rps
-        )
-        prefix = f"{plan.region}: " if len(saved) > 1 else ""
-        reasons += [prefix + reason for reason in check_saved_plan(document, aws)]
-        runs.append((plan, aws))
-    if reasons:
-        raise EsmError(
-            f"{planfile} is stale, nothing was changed; plan again. Changed outside esm "
-            "since the plan was made:\n  " + "\n  ".join(reasons)
-        )
+
+    def connect_for(part: saved_plan.SavedScopePlan) -> AwsContext:
+        # A plan of one region may be pointed elsewhere with --region (and is then refused as
+        # made for another region); several keep their own.
+        region = (opts.region if len(saved) == 1 else None) or part.region
+        return connect(region=region, profile=part.profile or opts.profile, max_rps=opts.max_rps)
+
+    # Checked offline first (re-derived from the file's spec and observation: edited files are
+    # refused before any AWS call), then against the account; these plans, never the file's
+    # stored requests, are what is carried out.
+    runs = verified_plans(planfile, saved, connect_for)
     result = merge_plans([plan for plan, _ in runs])
     _show(result, fmt, opts)
     if not result.has_changes:

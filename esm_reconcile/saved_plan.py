@@ -1,157 +1,500 @@
-"""Saved plans: the Plan plus what it was computed from, so `apply PLANFILE` can refuse a stale one.
+"""Saved plans (`esm plan --out`, `esm apply PLANFILE`): the file format. Pure: no AWS here.
 
-A saved plan records, per managed function, which mappings existed and, per mapping, the
-settings and on/off state it saw (and tags where they were read). Before applying, the same
-facts are read again; any difference means the world moved since review. Pure: no AWS here.
+A saved plan records everything its changes were derived from: the spec files' full text, the
+region, account and partition, the spec's profile, the targets, and every live mapping of the
+managed functions as the plan saw it. It sits in an artifact store between review and merge, so
+it is untrusted input: `load` accepts only what the typed, versioned model below describes and
+refuses anything else with one line naming the file and the place. reconcile.verified_plans then
+re-derives the changes from what the file recorded and refuses the file when the stored changes
+differ; apply executes the re-derived plan, never the stored requests.
 """
 
 from __future__ import annotations
 
-import hashlib
+import copy
 import json
+import os
+import re
+import stat
 from dataclasses import asdict
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from . import rules
 from .errors import EsmError
 from .live_state import LiveMapping
-from .plan import Change, FieldChange, Plan
+from .plan import Action, Change
 
 KIND = "esm-saved-plan"
 BUNDLE_KIND = "esm-saved-plans"  # several regions or accounts: one document each
-VERSION = 1
+VERSION = 2
+# Bounds on what apply is willing to read: far above any real plan, far below what hurts.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_NESTING = 100  # JSON depth; deeper recursion is where json and pydantic give up
+SHOWN_CHARS = 120  # of a value quoted in an error: file contents must not flood a log line
+
+Text = Annotated[str, Field(min_length=1)]
+# Values that messages print as they are must not carry line breaks or terminal escapes.
+MappingUuid = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+SettingName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,127}$")]
 
 
-def spec_digest(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(str(path).encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()
+class _Strict(BaseModel):
+    # Exactly what esm writes: no unknown keys, no "5" for 5, no true for 1.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def snapshot(mapping: LiveMapping) -> dict[str, Any]:
-    """What a reviewer saw of one mapping, in a form that survives JSON."""
-    enabled: bool | None = mapping.state in rules.ENABLED_STATES
-    if mapping.state == "Updating":
-        enabled = None  # unknowable mid-update; see diff.compare
-    return json.loads(
-        json.dumps(
-            {
-                "function_arn": mapping.function_arn,
-                "settings": mapping.settings,
-                "enabled": enabled,
-                "tags": mapping.tags,
-            },
-            default=str,
-            sort_keys=True,
+class SavedFieldChange(_Strict):
+    name: Text
+    before: JsonValue
+    after: JsonValue
+    forces_replacement: bool
+
+
+class SavedTagChanges(_Strict):
+    arn: str | None
+    set: dict[str, str]
+    remove: list[str]
+
+
+class SavedChange(_Strict):
+    """One plan.Change, field for field (tests/test_saved_plan_untrusted.py keeps them in step)."""
+
+    action: Action
+    address: Text
+    function_arn: Text
+    event_source: Text
+    uuid: MappingUuid | None
+    fields: list[SavedFieldChange]
+    kind: str
+    create_request: dict[str, JsonValue] | None
+    update_request: dict[str, JsonValue] | None
+    tag_changes: SavedTagChanges | None
+    enabled_after: bool | None
+    warnings: list[str]
+    wait_gone: list[MappingUuid]
+
+    @field_validator("uuid")
+    @classmethod
+    def _uuid_fits_action(cls, uuid: str | None, info: ValidationInfo) -> str | None:
+        action = info.data.get("action")
+        if action == "create" and uuid is not None:
+            raise ValueError("a create has no uuid yet")
+        if action in ("update", "replace", "delete") and not uuid:
+            raise ValueError(f"{_a(action)} needs the uuid of the mapping it changes")
+        return uuid
+
+    @field_validator("create_request")
+    @classmethod
+    def _request_fits_action(
+        cls, request: dict[str, Any] | None, info: ValidationInfo
+    ) -> dict[str, Any] | None:
+        action = info.data.get("action")
+        if action in ("create", "replace") and request is None:
+            raise ValueError(f"{_a(action)} needs its create_request")
+        return request
+
+
+def _a(action: str) -> str:
+    return ("an " if action[0] in "aeiou" else "a ") + action
+
+
+class ObservedMapping(_Strict):
+    """A live mapping of a managed function as the plan saw it: what diff.diff reads."""
+
+    uuid: MappingUuid
+    function_arn: str
+    state: str
+    settings: dict[SettingName, JsonValue]  # spec form
+    esm_arn: str | None
+    tags: dict[str, str] | None  # None: not read (the spec does not manage its tags)
+
+    @classmethod
+    def of(cls, mapping: LiveMapping) -> ObservedMapping:
+        try:
+            return cls.model_validate(
+                jsonable(
+                    {
+                        "uuid": mapping.uuid,
+                        "function_arn": mapping.function_arn,
+                        "state": mapping.state,
+                        "settings": mapping.settings,
+                        "esm_arn": mapping.esm_arn,
+                        "tags": mapping.tags,
+                    }
+                )
+            )
+        except ValidationError as exc:  # an endpoint that answers oddly, not a file
+            first = exc.errors(include_url=False, include_input=False)[0]
+            raise EsmError(
+                f"mapping {shown(mapping.uuid)}: unexpected read-back: "
+                f"{location(first['loc'])}: {first['msg']}"
+            ) from None
+
+    def to_live(self) -> LiveMapping:
+        return LiveMapping(
+            uuid=self.uuid,
+            function_arn=self.function_arn,
+            state=self.state,
+            settings=copy.deepcopy(self.settings),
+            esm_arn=self.esm_arn,
+            tags=dict(self.tags) if self.tags is not None else None,
         )
-    )
 
 
-def observe(
-    live: list[LiveMapping], managed_arns: set[str]
-) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """Per managed function the mapping UUIDs, and per mapping its snapshot."""
-    present = [m for m in live if m.function_arn in managed_arns and m.state != "Deleting"]
-    by_function = {
-        arn: sorted(m.uuid for m in present if m.function_arn == arn) for arn in managed_arns
-    }
-    return by_function, {m.uuid: snapshot(m) for m in present}
+class SavedSpecFile(_Strict):
+    path: Text
+    text: str
 
 
-def to_document(
-    plan: Plan,
-    managed: dict[str, str],
-    observed_functions: dict[str, list[str]],
-    observed_mappings: dict[str, dict[str, Any]],
-    digest: str,
+class SavedScopePlan(_Strict):
+    """The plan of one region and account, with what it was derived from."""
+
+    kind: Literal["esm-saved-plan"]
+    version: Literal[2]
+    # As boto3 accepted it (a region from the AWS config need not look like AWS's own).
+    region: Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+    account: Annotated[str, Field(pattern=r"^\d{12}$")]
+    partition: Annotated[str, Field(pattern=r"^aws(-[a-z]+)*$")]
+    profile: str | None  # the spec's own; a --profile given to plan was the runner's
+    targets: list[Text]
+    spec_files: Annotated[list[SavedSpecFile], Field(min_length=1)]
+    observed_mappings: list[ObservedMapping]
+    changes: list[SavedChange]
+
+    @property
+    def name(self) -> str:
+        """As reconcile.Scope names it in messages."""
+        return self.region + (f" (profile {self.profile})" if self.profile else "")
+
+
+class SavedPlanBundle(_Strict):
+    kind: Literal["esm-saved-plans"]
+    version: Literal[2]
+    plans: Annotated[list[SavedScopePlan], Field(min_length=2)]  # one is written unbundled
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def jsonable(value: Any) -> Any:
+    """`value` as it comes back from a saved plan (timestamps become text, tuples lists)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def saved_change(change: Change) -> dict[str, Any]:
+    """A change in saved form: plain JSON, the form stored and re-derived changes compare in."""
+    return jsonable(asdict(change))
+
+
+def record(
+    *,
+    spec_files: list[tuple[str, str]],
+    region: str,
+    account: str,
+    partition: str,
+    profile: str | None,
     targets: tuple[str, ...],
-) -> dict[str, Any]:
-    return {
+    observed: list[LiveMapping],
+    changes: list[Change],
+) -> SavedScopePlan:
+    """One region's saved plan: spec files as (path, full text), every live mapping of the
+    managed functions (Deleting ones too: diff waits for them), and the plan's changes."""
+    document = {
         "kind": KIND,
         "version": VERSION,
-        "region": plan.region,
-        "account": plan.account,
-        "spec_digest": digest,
+        "region": region,
+        "account": account,
+        "partition": partition,
+        "profile": profile,
         "targets": list(targets),
-        "managed_functions": managed,
-        "observed_functions": observed_functions,
-        "observed_mappings": observed_mappings,
-        "warnings": plan.warnings,
-        "changes": [asdict(c) for c in plan.changes],
+        "spec_files": [{"path": path, "text": text} for path, text in spec_files],
+        "observed_mappings": [ObservedMapping.of(m).model_dump() for m in observed],
+        "changes": [saved_change(c) for c in changes],
     }
-
-
-def from_document(document: Any, source: str) -> tuple[Plan, dict[str, Any]]:
-    if not isinstance(document, dict) or document.get("kind") != KIND:
-        raise EsmError(f"{source}: not a saved plan (write one with: esm plan --out FILE)")
-    if document.get("version") != VERSION:
-        raise EsmError(f"{source}: saved plan version {document.get('version')} is not supported")
     try:
-        changes = [
-            Change(**{**c, "fields": [FieldChange(**f) for f in c["fields"]]})
-            for c in document["changes"]
-        ]
-    except (KeyError, TypeError) as exc:
-        raise EsmError(f"{source}: damaged saved plan ({exc})") from None
-    plan = Plan(
-        changes=changes,
-        region=document.get("region"),
-        account=document.get("account"),
-        warnings=list(document.get("warnings") or []),
+        return SavedScopePlan.model_validate(document)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        raise EsmError(f"cannot save the plan: {location(first['loc'])}: {first['msg']}") from None
+
+
+def dumps(plans: list[SavedScopePlan]) -> str:
+    """The file's text: one region's document as is, several in a bundle. Refuses a plan that
+    `load` would refuse (too large, nested too deeply) rather than write one apply cannot read."""
+    parts = [p.model_dump(mode="json") for p in plans]
+    document = (
+        parts[0] if len(parts) == 1 else {"kind": BUNDLE_KIND, "version": VERSION, "plans": parts}
     )
-    return plan, document
+    if nesting(document) > MAX_NESTING:
+        raise EsmError(
+            f"cannot save the plan: its data nests deeper than {MAX_NESTING} levels, "
+            "more than a saved plan may"
+        )
+    text = json.dumps(document, indent=1)
+    if len(text.encode("utf-8")) > MAX_FILE_BYTES:
+        raise EsmError(
+            f"cannot save the plan: it would take more than {MAX_FILE_BYTES // 2**20} MiB, "
+            "more than a saved plan may"
+        )
+    return text
 
 
-def bundle(documents: list[dict[str, Any]]) -> dict[str, Any]:
-    """What `plan --out` writes: one region's document as is, several in a bundle."""
-    if len(documents) == 1:
-        return documents[0]
-    return {"kind": BUNDLE_KIND, "version": VERSION, "plans": documents}
+# -- reading ------------------------------------------------------------------------------------
 
 
-def load(path: str) -> list[tuple[Plan, dict[str, Any]]]:
-    """Each region's plan and document from a saved plan file."""
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # json keeps the last of two equal keys silently; a file esm wrote never has two.
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {shown(key)} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def nesting(value: Any) -> int:
+    """Depth of a parsed JSON value, without recursion (a hostile file can be deep)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def load(path: str) -> list[SavedScopePlan]:
+    """Each region's saved plan from a file, typed and checked; EsmError (one line) otherwise."""
+    too_big = (
+        f"{path}: not a saved plan: larger than {MAX_FILE_BYTES // 2**20} MiB, "
+        "more than a saved plan may be"
+    )
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        with open(path, "rb") as handle:
+            # A regular file says its size up front; a pipe or device is read up to the bound.
+            size = _size(handle)
+            if size > MAX_FILE_BYTES:
+                raise EsmError(too_big)
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise EsmError(f"{path}: cannot read saved plan: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise EsmError(f"{path}: not a saved plan (not JSON)") from None
-    if isinstance(document, dict) and document.get("kind") == BUNDLE_KIND:
-        if document.get("version") != VERSION or not isinstance(document.get("plans"), list):
-            raise EsmError(f"{path}: saved plan version {document.get('version')} is not supported")
-        return [from_document(part, path) for part in document["plans"]]
-    return [from_document(document, path)]
+        raise EsmError(f"{path}: cannot read saved plan: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise EsmError(too_big)
+    return parse(raw, path)
 
 
-def moved(document: dict[str, Any], live: list[LiveMapping]) -> list[str]:
-    """How the live state differs from what the saved plan saw; empty when it did not move."""
-    managed = set(document["managed_functions"].values())
-    now_functions, now_mappings = observe(live, managed)
+def _size(handle: Any) -> int:
+    info = os.fstat(handle.fileno())
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
+
+
+def parse(raw: bytes, source: str) -> list[SavedScopePlan]:
+    """The saved plans in a file's bytes; `source` names the file in errors."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise EsmError(f"{source}: not a saved plan (not UTF-8 text)") from None
+    try:
+        document = json.loads(
+            text, object_pairs_hook=_refuse_duplicate_keys, parse_constant=_refuse_constant
+        )
+    except RecursionError:
+        raise EsmError(
+            f"{source}: damaged saved plan: nested deeper than a saved plan may be"
+        ) from None
+    except json.JSONDecodeError as exc:
+        raise EsmError(
+            f"{source}: not a saved plan, or a damaged one: not valid JSON "
+            f"({exc.msg}: line {exc.lineno} column {exc.colno})"
+        ) from None
+    except ValueError as exc:  # a duplicate key, NaN, an integer beyond Python's digit limit
+        problem = str(exc)
+        if "integer string conversion" in problem:
+            problem = "a number with more digits than a saved plan may have"
+        raise EsmError(f"{source}: damaged saved plan: {_one_line(problem)}") from None
+    if nesting(document) > MAX_NESTING:
+        raise EsmError(
+            f"{source}: damaged saved plan: nested deeper than {MAX_NESTING} levels, "
+            "more than a saved plan may be"
+        )
+    _check_kind_and_version(document, source)
+    try:
+        if document["kind"] == BUNDLE_KIND:
+            return list(SavedPlanBundle.model_validate(document).plans)
+        return [SavedScopePlan.model_validate(document)]
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        first = errors[0]
+        message = _one_line(str(first["msg"]).removeprefix("Value error, "))
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise EsmError(
+            f"{source}: damaged saved plan: {location(first['loc'])}: {message}{more}"
+        ) from None
+
+
+def _check_kind_and_version(document: Any, source: str) -> None:
+    if not isinstance(document, dict) or document.get("kind") not in (KIND, BUNDLE_KIND):
+        raise EsmError(f"{source}: not a saved plan (write one with: esm plan --out FILE)")
+    version = document.get("version")
+    if type(version) is int and version < VERSION:
+        raise EsmError(
+            f"{source}: saved plan format version {version} was made by an older esm; plan again"
+        )
+    if type(version) is int and version > VERSION:
+        raise EsmError(
+            f"{source}: saved plan format version {version} was made by a newer esm "
+            f"(this one reads version {VERSION}); apply it with that esm, or plan again"
+        )
+
+
+# -- comparing ----------------------------------------------------------------------------------
+
+
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+def location(loc: tuple[str | int, ...]) -> str:
+    """`plans[0].changes[3].uuid`; a key from the file that is not plain is quoted."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part == "[key]":  # pydantic: the problem is the dict key itself
+            out += " (key)"
+        else:
+            name = part if _PLAIN_KEY.match(part) else shown(part)
+            out += f".{name}" if out else name
+    return out or "(document)"
+
+
+def shown(value: Any) -> str:
+    """A value from a file, quoted for a one-line message and cut short."""
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
+
+
+def _one_line(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= 4 * SHOWN_CHARS else flat[: 4 * SHOWN_CHARS - 1] + "…"
+
+
+_ABSENT = object()
+
+
+def _first_difference(stored: Any, derived: Any, path: str) -> tuple[str, Any, Any] | None:
+    """Where two JSON values first differ, types included (true is not 1, 1 is not 1.0)."""
+    if type(stored) is not type(derived):
+        return path, stored, derived
+    if isinstance(stored, dict):
+        for key in sorted(stored.keys() | derived.keys()):
+            if key not in stored or key not in derived:
+                return f"{path}.{key}", stored.get(key, _ABSENT), derived.get(key, _ABSENT)
+            found = _first_difference(stored[key], derived[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(stored, list):
+        for index in range(max(len(stored), len(derived))):
+            if index >= len(stored) or index >= len(derived):
+                return (
+                    f"{path}[{index}]",
+                    stored[index] if index < len(stored) else _ABSENT,
+                    derived[index] if index < len(derived) else _ABSENT,
+                )
+            found = _first_difference(stored[index], derived[index], f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return None if stored == derived else (path, stored, derived)
+
+
+def _described(value: Any) -> str:
+    return "nothing" if value is _ABSENT else shown(value)
+
+
+def changes_difference(stored: list[SavedChange], derived: list[Change]) -> str | None:
+    """The first way the stored changes differ from the re-derived ones, in words; None when
+    they are equal in every field (requests, uuid, tag changes and wait_gone included)."""
+    stored_json = [c.model_dump(mode="json") for c in stored]
+    derived_json = [saved_change(c) for c in derived]
+    for index in range(max(len(stored_json), len(derived_json))):
+        if index >= len(derived_json):
+            extra = stored_json[index]
+            return (
+                f"changes[{index}]: the file has {_a(extra['action'])} of "
+                f"{shown(extra['address'])} that the spec and observed state do not give"
+            )
+        if index >= len(stored_json):
+            missing = derived_json[index]
+            return (
+                f"changes[{index}]: the spec and observed state give {_a(missing['action'])} of "
+                f"{missing['address']} that the file does not have"
+            )
+        found = _first_difference(stored_json[index], derived_json[index], "")
+        if found:
+            path, in_file, given = found
+            return (
+                f"changes[{index}] ({derived_json[index]['address']}){path}: the file says "
+                f"{_described(in_file)}, the spec and observed state give {_described(given)}"
+            )
+    return None
+
+
+def _enabled(state: str) -> bool | None:
+    if state == "Updating":
+        return None  # unknowable mid-update; see diff.compare
+    return state in rules.ENABLED_STATES
+
+
+def moved(observed: list[ObservedMapping], live: list[LiveMapping]) -> list[str]:
+    """How the live mappings of the managed functions differ from what the saved plan observed;
+    empty when nothing moved. Mappings being deleted may finish meanwhile: not compared."""
+    then = {m.uuid: m for m in observed if m.state != "Deleting"}
+    now = {m.uuid: ObservedMapping.of(m) for m in live if m.state != "Deleting"}
     reasons: list[str] = []
-    then_mappings: dict[str, dict[str, Any]] = document["observed_mappings"]
-    for arn, then_uuids in sorted(document["observed_functions"].items()):
-        now_uuids = now_functions.get(arn, [])
-        for uuid in sorted(set(now_uuids) - set(then_uuids)):
-            reasons.append(f"{arn}: mapping {uuid} appeared since the plan was made")
-        for uuid in sorted(set(then_uuids) - set(now_uuids)):
-            reasons.append(f"{arn}: mapping {uuid} is gone since the plan was made")
-    for uuid, then in sorted(then_mappings.items()):
-        now = now_mappings.get(uuid)
-        if now is None:
-            continue  # reported above
-        if now["tags"] is None:
-            now["tags"] = then["tags"]  # tags are compared only where the plan read them
-        for key in ("function_arn", "enabled", "tags"):
-            if then[key] != now[key] and None not in (then[key], now[key]):
-                reasons.append(f"mapping {uuid}: {key} changed from {then[key]} to {now[key]}")
-        before, after = then["settings"], now["settings"]
-        for field in sorted(before.keys() | after.keys()):
-            if before.get(field) != after.get(field):
+    for uuid in sorted(now.keys() - then.keys()):
+        reasons.append(f"{now[uuid].function_arn}: mapping {uuid} appeared since the plan was made")
+    for uuid in sorted(then.keys() - now.keys()):
+        reasons.append(f"{then[uuid].function_arn}: mapping {uuid} is gone since the plan was made")
+    for uuid in sorted(then.keys() & now.keys()):
+        before, after = then[uuid], now[uuid]
+        if before.function_arn != after.function_arn:
+            reasons.append(
+                f"mapping {uuid}: function changed from {before.function_arn} to "
+                f"{after.function_arn}"
+            )
+        if before.esm_arn != after.esm_arn:
+            reasons.append(
+                f"mapping {uuid}: ARN changed from {_described(before.esm_arn)} to "
+                f"{_described(after.esm_arn)}"
+            )
+        enabled_then, enabled_now = _enabled(before.state), _enabled(after.state)
+        if None not in (enabled_then, enabled_now) and enabled_then != enabled_now:
+            reasons.append(f"mapping {uuid}: enabled changed from {enabled_then} to {enabled_now}")
+        if before.tags is not None and before.tags != after.tags:
+            reasons.append(
+                f"mapping {uuid}: tags changed from {shown(before.tags)} to {shown(after.tags)}"
+            )
+        for field in sorted(before.settings.keys() | after.settings.keys()):
+            was, now_is = before.settings.get(field), after.settings.get(field)
+            if _first_difference(was, now_is, "") is not None:
                 reasons.append(
-                    f"mapping {uuid}: {field} changed from {json.dumps(before.get(field))} "
-                    f"to {json.dumps(after.get(field))}"
+                    f"mapping {uuid}: {field} changed from {shown(was)} to {shown(now_is)}"
                 )
     return reasons
