@@ -27,9 +27,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import rules
 from .aws import describe_error, error_code
-from .diff import reconcile_existing
+from .diff import function_of_address, reconcile_existing
 from .live_state import LiveMapping
 from .plan import Change, Plan
+from .render import terminal_safe
 from .states import StateReader, is_transient
 
 T = TypeVar("T")
@@ -50,7 +51,9 @@ _UUID_IN_MESSAGE = re.compile(
 
 
 class WaitTimeout(Exception):
-    pass
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(f"still not settled after {seconds:.0f} s")
 
 
 class Interrupted(Exception):
@@ -63,11 +66,40 @@ class Unreconcilable(Exception):
 
 @dataclass
 class Outcome:
+    """What became of one change. "done": AWS accepted every call the change needs (its mapping
+    exists, changed, or is being deleted), even if apply stopped watching before it settled;
+    "failed": a call was refused or could not be made; "skipped": not (fully) carried out
+    because apply was interrupted."""
+
     change: Change
     status: str  # "done", "failed", "skipped"
     message: str = ""
     step: str = ""  # for a replace: which half failed
     created_uuid: str | None = None  # the plan stays as it was made; new UUIDs land here
+    # A create met ResourceConflictException and made the mapping already there the desired one.
+    adopted: bool = False
+    # Done, but still in transition (Creating, Updating, Deleting...) when apply stopped watching
+    # it: interrupted, timed out, or its state could not be read.
+    settling: bool = False
+
+    @property
+    def uuid(self) -> str | None:
+        """The mapping's UUID after the change (the new one for a create or replace)."""
+        return (
+            self.created_uuid if self.change.action in ("create", "replace") else self.change.uuid
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The SPEC's per-outcome shape, plus `adopted` and `settling`."""
+        return {
+            "address": self.change.address,
+            "action": self.change.action,
+            "status": self.status,
+            "message": self.message,
+            "uuid": self.uuid,
+            "adopted": self.adopted,
+            "settling": self.settling,
+        }
 
 
 @dataclass
@@ -79,14 +111,113 @@ class ApplyResult:
         return [o for o in self.outcomes if o.status == status]
 
     @property
+    def settling(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "done" and o.settling]
+
+    @property
+    def adopted(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.status == "done" and o.adopted]
+
+    @property
     def ok(self) -> bool:
-        return (
-            not self.interrupted and not self.by_status("failed") and not self.by_status("skipped")
+        """Everything done and settled: an apply that stopped watching a mapping mid-transition
+        has not shown that it converged."""
+        return not (
+            self.interrupted
+            or self.by_status("failed")
+            or self.by_status("skipped")
+            or self.settling
         )
 
     @property
     def changed(self) -> bool:
         return bool(self.by_status("done"))
+
+    def summary(self) -> dict[str, int]:
+        """Counts of what AWS accepted, by action; adopted mappings are counted apart (not as
+        created or replaced); `settling` counts the done ones still in transition."""
+        done = self.by_status("done")
+        made = [o for o in done if not o.adopted]
+        return {
+            "created": sum(o.change.action == "create" for o in made),
+            "adopted": len(self.adopted),
+            "updated": sum(o.change.action == "update" for o in done),
+            "replaced": sum(o.change.action == "replace" for o in made),
+            "deleted": sum(o.change.action == "delete" for o in done),
+            "failed": len(self.by_status("failed")),
+            "skipped": len(self.by_status("skipped")),
+            "settling": len(self.settling),
+        }
+
+
+def report_lines(result: ApplyResult) -> list[str]:
+    """The end-of-apply report: counts, then what needs a reader's attention, change by change.
+    Each line is one line, safe for a terminal: messages carry whatever an endpoint answered."""
+    counts = result.summary()
+    head = f"Apply {'complete' if result.ok else 'incomplete'}: {counts['created']} created, "
+    if counts["adopted"]:
+        head += f"{counts['adopted']} adopted, "
+    head += (
+        f"{counts['updated']} updated, {counts['replaced']} replaced, {counts['deleted']} deleted"
+    )
+    if counts["settling"]:
+        head += f" ({counts['settling']} still settling)"
+    lines = [head + "."]
+    for outcome in result.adopted:
+        lines.append(f"  adopted: {outcome.change.address}: {outcome.message}")
+    for outcome in result.settling:
+        lines.append(
+            f"  still settling: {outcome.change.address} ({outcome.step}): {outcome.message}"
+        )
+    for outcome in result.by_status("failed"):
+        lines.append(f"  failed: {outcome.change.address} ({outcome.step}): {outcome.message}")
+    for outcome in result.by_status("skipped"):
+        lines.append(f"  not done: {outcome.change.address}: {outcome.message}")
+    if result.interrupted:
+        lines.append("Interrupted: re-run apply to converge.")
+    elif result.settling:
+        lines.append("Still settling: `esm status` shows how they end; re-run apply to converge.")
+    return [terminal_safe(line) for line in lines]
+
+
+@dataclass
+class _Progress:
+    """What AWS has accepted so far of one step of one change (each worker keeps its own), so
+    that a step that stops early is reported by what was really done."""
+
+    uuid: str | None = None  # the mapping the accepted calls concern
+    call: str = ""  # the last mutating call AWS accepted: "create", "update" or "delete"
+    complete: bool = False  # AWS accepted every call of the step; at most settling is left
+    adopted: bool = False
+    state: str | None = None  # the mapping's state as last seen
+
+    def accepted(self) -> str:
+        """What AWS accepted, in words."""
+        if self.adopted:
+            found = f"a mapping for this source already existed ({self.uuid})"
+            if self.call == "update":
+                return f"{found}; esm adopted it and AWS accepted its update to the spec"
+            return f"{found} and matches the spec; esm adopted it"
+        if self.call == "create":
+            return f"AWS created {self.uuid}"
+        return f"AWS accepted the {self.call} of {self.uuid}"
+
+    def unsettled(self, stopped: Exception | None) -> str:
+        """Why settling was not seen: interrupted (None), a timeout, or a failed state read."""
+        state = self.state or {"create": "Creating", "update": "Updating"}.get(self.call, "")
+        state = state or "Deleting"
+        if stopped is None:
+            return f"it was still {state} when apply was interrupted"
+        if isinstance(stopped, WaitTimeout):
+            return f"it was still {state}, not settled after {stopped.seconds:.0f} s"
+        return f"its state could not be read: {_reason(stopped)}"
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, (ClientError, BotoCoreError)):
+        failure = describe_error("", exc)
+        return f"{failure.code}: {failure.aws_message}"
+    return str(exc)
 
 
 def is_propagation_error(exc: Exception) -> bool:
@@ -171,46 +302,42 @@ class Applier:
 
     def _run(self, phase: str, change: Change) -> Outcome:
         if self.stop_requested:
-            note = "interrupted before it started"
-            if phase == "create" and change.action == "replace":
-                note = "interrupted: old mapping deleted, new one not created"
-            return Outcome(change, "skipped", note, phase)
+            return Outcome(change, "skipped", _not_started(phase, change), phase)
         step = {"delete": self.delete, "update": self.update, "create": self.create}[phase]
+        progress = _Progress()
         try:
-            created = step(change)
+            step(change, progress)
         except Interrupted:
-            note = "interrupted while waiting"
-            if phase == "delete" and change.action == "replace":
-                note = "interrupted while the old mapping was being deleted; new one not created"
-            return Outcome(change, "skipped", note, phase)
-        except (WaitTimeout, Unreconcilable) as exc:
-            return Outcome(change, "failed", str(exc), phase)
-        except (ClientError, BotoCoreError) as exc:
-            failure = describe_error(change.address, exc)
-            return Outcome(change, "failed", f"{failure.code}: {failure.aws_message}", phase)
-        return Outcome(change, "done", step=phase, created_uuid=created)
+            return _unfinished(phase, change, progress, None)
+        except (WaitTimeout, Unreconcilable, ClientError, BotoCoreError) as exc:
+            return _unfinished(phase, change, progress, exc)
+        return _finished(phase, change, progress)
 
     # -- steps -------------------------------------------------------------------------------
 
-    def delete(self, change: Change) -> None:
+    def delete(self, change: Change, progress: _Progress) -> None:
         assert change.uuid
         uuid = change.uuid
         self.progress(f"{change.address}: deleting {uuid}")
+        progress.uuid = uuid
         try:
-            self._call(
+            deleted = self._call(
                 change.address,
                 "delete",
                 lambda: self.client.delete_event_source_mapping(UUID=uuid),
                 uuid=uuid,
             )
+            progress.state = deleted.get("State")
         except ClientError as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
-        self.wait_gone(uuid, change.address)
+        progress.call, progress.complete = "delete", True
+        self.wait_gone(uuid, change.address, progress)
 
-    def update(self, change: Change) -> None:
+    def update(self, change: Change, progress: _Progress) -> None:
         assert change.uuid
         uuid = change.uuid
+        progress.uuid = uuid
         if change.update_request:
             self.progress(f"{change.address}: updating {uuid}")
             request = change.update_request
@@ -220,11 +347,17 @@ class Applier:
                 lambda: self.client.update_event_source_mapping(**request),
                 uuid=uuid,
             )
-            self.wait_settled(uuid, change.address, "update", reported=updated.get("State"))
+            progress.call, progress.state = "update", updated.get("State")
+            progress.complete = not change.tag_changes  # else the tags are still to change
+            self.wait_settled(
+                uuid, change.address, "update", reported=updated.get("State"), progress=progress
+            )
         if change.tag_changes:
             self.converge_tags(change.tag_changes)
+            progress.call = progress.call or "update"
+        progress.complete = True
 
-    def create(self, change: Change, attempt: int = 1) -> str:
+    def create(self, change: Change, progress: _Progress, attempt: int = 1) -> None:
         assert change.create_request
         request = change.create_request
         for uuid in change.wait_gone:
@@ -237,9 +370,17 @@ class Applier:
         except ClientError as exc:
             if error_code(exc) != "ResourceConflictException":
                 raise
-            return self._adopt(change, exc, attempt)
-        self.wait_settled(created["UUID"], change.address, "create", reported=created.get("State"))
-        return created["UUID"]
+            self._adopt(change, progress, exc, attempt)
+            return
+        progress.uuid, progress.state = created["UUID"], created.get("State")
+        progress.call, progress.complete = "create", True
+        self.wait_settled(
+            created["UUID"],
+            change.address,
+            "create",
+            reported=created.get("State"),
+            progress=progress,
+        )
 
     def converge_tags(self, tags: dict[str, Any]) -> None:
         if tags.get("set"):
@@ -249,7 +390,9 @@ class Applier:
 
     # -- a create that found its mapping already there --------------------------------------
 
-    def _adopt(self, change: Change, conflict: ClientError, attempt: int) -> str:
+    def _adopt(
+        self, change: Change, progress: _Progress, conflict: ClientError, attempt: int
+    ) -> None:
         """ResourceConflictException on create: typically an earlier attempt of this very
         create succeeded but its answer was lost (timeout, 5xx, then a retry). Re-read the
         mapping that holds the identity and make it the desired one instead of failing."""
@@ -262,23 +405,25 @@ class Applier:
                 raise conflict
             self.progress(f"{change.address}: {uuid} is still being deleted; waiting to create")
             self.wait_gone(uuid, change.address)
-            return self.create(change, attempt + 1)
+            self.create(change, progress, attempt + 1)
+            return
         live = LiveMapping.from_response(existing)
         if "Tags" in (change.create_request or {}) and live.esm_arn:
             live.tags = self.client.list_tags(Resource=live.esm_arn).get("Tags", {})
         rest = reconcile_existing(change, live)
-        self.progress(f"{change.address}: already exists as {uuid}; adopting it")
-        if rest is None:
-            self.wait_settled(uuid, change.address, "create")
-        elif rest.action == "replace":
+        if rest is not None and rest.action == "replace":
             names = ", ".join(f.name for f in rest.fields if f.forces_replacement)
             raise Unreconcilable(
                 f"a mapping for this source already exists ({uuid}) and "
                 f"differs in {names}, which only re-creating it changes; plan again"
             )
+        self.progress(f"{change.address}: already exists as {uuid}; adopting it")
+        progress.uuid, progress.adopted, progress.state = uuid, True, existing.get("State")
+        if rest is None:
+            progress.complete = True
+            self.wait_settled(uuid, change.address, "create", progress=progress)
         else:
-            self.update(rest)
-        return uuid
+            self.update(rest, progress)
 
     def _find_existing(self, change: Change, conflict: ClientError) -> dict[str, Any] | None:
         """The mapping of this function and source that the conflict is about, if any."""
@@ -355,33 +500,124 @@ class Applier:
                 if self.stop_requested:
                     raise Interrupted()
                 if self.clock() >= deadline:
-                    raise WaitTimeout(f"still not settled after {self.timeouts[kind]:.0f} s")
+                    raise WaitTimeout(self.timeouts[kind])
                 delay = self._backoff(delay)
                 if self.waiting is not None:
                     self.waiting(f"{what}: waiting ({self.clock() - started:.0f} s)")
 
-    def wait_settled(self, uuid: str, what: str, kind: str, reported: str | None = None) -> str:
+    def wait_settled(
+        self,
+        uuid: str,
+        what: str,
+        kind: str,
+        reported: str | None = None,
+        progress: _Progress | None = None,
+    ) -> str:
         """Poll until Enabled or Disabled. `reported` is the State the mutating call answered
         with: settled needs no poll (some emulators settle at once); a transition (AWS always
-        answers Creating/Updating/...) needs no immediate poll either, only later ones."""
+        answers Creating/Updating/...) needs no immediate poll either, only later ones. Each
+        state seen is noted in `progress`, for the report should the wait end early."""
         if reported in rules.SETTLED_STATES:
             return reported
         for previous in self._polls(what, kind):
             if reported in rules.TRANSITION_STATES and previous == -math.inf:
                 continue  # AWS just said it is in transition
             found = self.states.read(uuid, since=previous)
+            if found is not None and progress is not None:
+                progress.state = found.get("State") or progress.state
             if found is not None and found.get("State", "") in rules.SETTLED_STATES:
                 return found["State"]
         raise AssertionError("unreachable")
 
-    def wait_gone(self, uuid: str, what: str) -> None:
+    def wait_gone(self, uuid: str, what: str, progress: _Progress | None = None) -> None:
         for previous in self._polls(what, "delete"):
             try:
-                self.states.read(uuid, since=previous)
+                found = self.states.read(uuid, since=previous)
             except ClientError as exc:
                 if error_code(exc) == "ResourceNotFoundException":
                     return
                 raise
+            if found is not None and progress is not None:
+                progress.state = found.get("State") or progress.state
+
+
+# -- outcomes in words -------------------------------------------------------------------------
+
+
+def _no_mapping_now(change: Change) -> str:
+    return f"{change.event_source} has NO mapping for {function_of_address(change.address)} now"
+
+
+def _not_started(phase: str, change: Change) -> str:
+    if phase == "create" and change.action == "replace":
+        return (
+            f"interrupted: the old mapping {change.uuid} was deleted and the new one not "
+            f"created, so {_no_mapping_now(change)}; re-run apply"
+        )
+    return "interrupted before it started"
+
+
+def _finished(phase: str, change: Change, progress: _Progress) -> Outcome:
+    created = progress.uuid if phase == "create" else None
+    message = ""
+    if progress.adopted:
+        message = progress.accepted()
+        if change.action == "replace":
+            message = f"the old mapping {change.uuid} was deleted; {message}"
+    return Outcome(change, "done", message, phase, created, adopted=progress.adopted)
+
+
+def _unfinished(
+    phase: str, change: Change, progress: _Progress, stopped: Exception | None
+) -> Outcome:
+    """The outcome of a step that ended early: interrupted (`stopped` None) or by an error.
+
+    A step whose calls AWS all accepted is done, only not seen settling. A replace is done only
+    once its create was accepted: between its halves, its source has no mapping at all, and
+    the message says so in plain words.
+    """
+    status = "skipped" if stopped is None else "failed"
+    reason = "interrupted while waiting" if stopped is None else _reason(stopped)
+    created = progress.uuid if phase == "create" and progress.complete else None
+    if change.action == "replace" and phase == "delete":
+        if not progress.complete:
+            if stopped is None:
+                note = "interrupted before the old mapping was deleted; nothing was changed"
+                return Outcome(change, status, note, phase)
+            kept = f"the old mapping {change.uuid} is unchanged and the new one was not created"
+            return Outcome(change, status, f"{reason} ({kept})", phase)
+        message = (
+            f"AWS accepted the delete of the old mapping {change.uuid}, but "
+            f"{progress.unsettled(stopped)}; the new one was not created, so "
+            f"{change.event_source} will have NO mapping for "
+            f"{function_of_address(change.address)} once it is gone: re-run apply"
+        )
+        return Outcome(change, status, message, phase)
+    if progress.complete:
+        message = f"{progress.accepted()}; {progress.unsettled(stopped)}"
+        if change.action == "replace":
+            message = f"the old mapping {change.uuid} was deleted; {message}"
+        return Outcome(
+            change, "done", message, phase, created, adopted=progress.adopted, settling=True
+        )
+    if change.action == "replace":  # the create half, not accepted
+        if stopped is None:
+            message = (
+                f"the old mapping {change.uuid} was deleted; interrupted before the new one "
+                f"was created, so {_no_mapping_now(change)}; re-run apply"
+            )
+        elif isinstance(stopped, Unreconcilable):  # the source does have a mapping, not ours
+            message = f"the old mapping {change.uuid} was deleted; the new one could not be "
+            message += f"created: {reason}"
+        else:
+            message = (
+                f"the old mapping {change.uuid} was deleted; the new one could not be created, "
+                f"so {_no_mapping_now(change)}: {reason}"
+            )
+        return Outcome(change, status, message, phase)
+    if progress.call:  # settings accepted, tags not yet changed
+        reason += f" ({progress.accepted()}, but its tags were not changed)"
+    return Outcome(change, status, reason, phase)
 
 
 def run_all(workers: int, prefix: str, calls: list[Callable[[], T]]) -> list[T]:

@@ -6,19 +6,27 @@ APIs, so every HTTP attempt (retries included) first takes a token from one buck
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+from botocore.parsers import ResponseParserError
 
 from .errors import AwsError, EsmError
 
 DEFAULT_MAX_RPS = 10.0
+# botocore's retries after a first attempt (its `max_attempts` key counts retries), and socket
+# timeouts, for every client of a run.
+MAX_RETRIES = 8
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 60
 THROTTLING_CODES = frozenset(
     {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded"}
 )
@@ -138,7 +146,9 @@ def connect(
     if not session.region_name:
         raise EsmError("no AWS region: set region in the spec, pass --region, or set AWS_REGION")
     config = Config(
-        retries={"mode": "standard", "max_attempts": 8}, connect_timeout=10, read_timeout=60
+        retries={"mode": "standard", "max_attempts": MAX_RETRIES},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
     )
     limiter = RateLimiter(max_rps)
     try:
@@ -148,7 +158,193 @@ def connect(
         raise EsmError(f"AWS configuration: {exc}") from None
     lambda_client.meta.events.register("before-send.lambda", limiter.acquire)
     lambda_client.meta.events.register("needs-retry.lambda", limiter.observe)
+    guard_answers(lambda_client)
+    guard_answers(sts_client)
     return AwsContext(lambda_client, sts_client, limiter, session.region_name)
+
+
+# -- answers that are not from AWS ------------------------------------------------------------
+
+
+class NotAnAwsAnswer(BotoCoreError):
+    """An endpoint answered, but not as the AWS service does: a proxy, a captive portal, or an
+    endpoint URL that points at something else. A BotoCoreError, so every caller that reports
+    AWS failures reports this one too; botocore does not retry it."""
+
+    fmt = (
+        "the {service} endpoint {endpoint} answered {operation} with something that is not "
+        "{article} {service} answer ({detail}); check {setting} and proxy settings"
+    )
+
+
+_SERVICE_WORDS = {"lambda": ("Lambda", "a"), "sts": ("STS", "an")}
+# Set by before-parse on a 5xx that is not the service's, read (and removed) by after-call.
+_FOREIGN_KEY = "EsmNotAnAwsAnswer"
+_MAPPING_KEYS = ("UUID", "FunctionArn", "State")
+
+
+def _mapping_problem(item: Any, keys: tuple[str, ...], where: str) -> str | None:
+    if not isinstance(item, dict):
+        return f"{where} that is not an object"
+    for key in keys:
+        value = item.get(key)
+        if not isinstance(value, str) or not value:
+            return f"{where} without {key}"
+    return None
+
+
+def answer_problem(operation: str, parsed: dict[str, Any]) -> str | None:
+    """What a successful answer lacks that the service always sends and this program reads;
+    None when nothing is missing. Operations not listed here are not checked."""
+    if operation == "ListEventSourceMappings":
+        items = parsed.get("EventSourceMappings")
+        if not isinstance(items, list):
+            return "no EventSourceMappings list"
+        problems = (_mapping_problem(item, _MAPPING_KEYS, "a mapping") for item in items)
+        return next((problem for problem in problems if problem), None)
+    if operation == "GetEventSourceMapping":
+        return _mapping_problem(parsed, _MAPPING_KEYS, "a mapping")
+    if operation in (
+        "CreateEventSourceMapping",
+        "UpdateEventSourceMapping",
+        "DeleteEventSourceMapping",
+    ):
+        return _mapping_problem(parsed, ("UUID",), "a mapping")
+    if operation == "ListFunctions" and not isinstance(parsed.get("Functions"), list):
+        return "no Functions list"
+    if operation == "GetFunction" and not isinstance(parsed.get("Configuration"), dict):
+        return "no Configuration"
+    if operation == "GetCallerIdentity":
+        arn = parsed.get("Arn")
+        if not isinstance(parsed.get("Account"), str) or not parsed["Account"]:
+            return "no Account"
+        if not isinstance(arn, str) or len(arn.split(":")) < 3:
+            return "no Arn"
+    return None
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]  # "{namespace}Name" -> "Name"
+
+
+def _header(headers: Any, name: str) -> str | None:
+    return next((v for k, v in (headers or {}).items() if k.lower() == name), None)
+
+
+class AnswerGuard:
+    """botocore event handlers for one client that refuse answers its service would not send,
+    naming the endpoint, before botocore's parser turns them into KeyErrors, a "0 mappings"
+    page, or a ResponseParserError (which is not a BotoCoreError).
+
+    The body is judged, not the Content-Type: moto server answers Lambda's JSON as text/html.
+    """
+
+    def __init__(self, service_id: str, endpoint: str, protocol: str) -> None:
+        self.service_id, self.endpoint, self.protocol = service_id, endpoint, protocol
+        self.name, self.article = _SERVICE_WORDS.get(service_id, (service_id, "a"))
+
+    def refusal(self, operation: str, detail: str) -> NotAnAwsAnswer:
+        return NotAnAwsAnswer(
+            service=self.name,
+            article=self.article,
+            endpoint=self.endpoint,
+            operation=operation,
+            detail=detail,
+            setting=f"AWS_ENDPOINT_URL_{self.service_id.upper().replace('-', '_')} / "
+            "AWS_ENDPOINT_URL",
+        )
+
+    @staticmethod
+    def detail(status: int, content_type: str | None, why: str) -> str:
+        media = (content_type or "").split(";")[0].strip() or "no content type"
+        return f"HTTP {status}, {media}, {why}"
+
+    def body_problem(self, operation_model: Any, response: dict[str, Any]) -> str | None:
+        """Why this raw answer cannot be the service's (before botocore parses it), or None."""
+        status = response.get("status_code") or 0
+        body = response.get("body") or b""
+        if operation_model.has_streaming_output or not isinstance(body, bytes | bytearray):
+            return None  # a stream (Invoke's payload) is the caller's to read
+        if 300 <= status < 400:  # AWS APIs do not redirect; captive portals do
+            location = _header(response.get("headers"), "location")
+            return f"a redirect to {location}" if location else "a redirect"
+        if not body.strip():
+            # botocore reads an empty 5xx as a generic error; an empty query 4xx it cannot parse
+            return "an empty error" if self.protocol == "query" and 400 <= status < 500 else None
+        if self.protocol in ("rest-json", "json"):
+            try:
+                decoded = json.loads(body.decode("utf-8"))
+            except ValueError:  # UnicodeDecodeError too
+                return "not JSON"
+            return None if isinstance(decoded, dict) else "JSON that is not an object"
+        if self.protocol == "query":
+            try:
+                root = ElementTree.fromstring(body)
+            except ElementTree.ParseError:
+                return "not XML"
+            if status >= 300:
+                found = any(_local_name(node.tag) == "Error" for node in root.iter())
+                return None if found else "XML without Error"
+            expected = f"{operation_model.name}Response"
+            if _local_name(root.tag) != expected:
+                return f"XML without {expected}"
+            shape = operation_model.output_shape
+            wrapper = shape.serialization.get("resultWrapper") if shape is not None else None
+            if wrapper and not any(_local_name(child.tag) == wrapper for child in root):
+                return f"XML without {wrapper}"
+        return None
+
+    def before_parse(
+        self,
+        operation_model: Any,
+        response_dict: dict[str, Any],
+        customized_response_dict: dict[str, Any],
+        **_: Any,
+    ) -> None:
+        why = self.body_problem(operation_model, response_dict)
+        if why is None:
+            return
+        status = response_dict.get("status_code") or 0
+        detail = self.detail(status, _header(response_dict.get("headers"), "content-type"), why)
+        if status >= 500:
+            # Perhaps a proxy or load balancer in passing trouble: botocore reads an empty 5xx
+            # as a generic error and retries it; if every attempt fails, after_call refuses.
+            response_dict["body"] = b""
+            customized_response_dict[_FOREIGN_KEY] = detail
+            return
+        raise self.refusal(operation_model.name, detail)
+
+    def after_call(self, http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+        if not isinstance(parsed, dict):
+            return
+        detail = parsed.pop(_FOREIGN_KEY, None)
+        status = getattr(http_response, "status_code", 0) or 0
+        if detail is None and status < 300:
+            why = answer_problem(model.name, parsed)
+            if why is not None:
+                content_type = _header(getattr(http_response, "headers", None), "content-type")
+                detail = self.detail(status, content_type, why)
+        if detail is not None:
+            raise self.refusal(model.name, detail)
+
+    def after_call_error(self, exception: Exception, event_name: str = "", **_: Any) -> None:
+        """Whatever before_parse let through and botocore still could not parse."""
+        if isinstance(exception, ResponseParserError):
+            operation = event_name.rsplit(".", 1)[-1]
+            raise self.refusal(operation, "an answer botocore cannot parse") from exception
+
+
+def guard_answers(client: Any) -> None:
+    """Make every call of this boto3 client refuse, in words naming the endpoint, an answer
+    that its service would not send (HTML from a proxy, `{}`, a page without mappings...)."""
+    model = client.meta.service_model
+    service_id = model.service_id.hyphenize()
+    protocol = getattr(model, "resolved_protocol", None) or model.protocol
+    guard = AnswerGuard(service_id, client.meta.endpoint_url, protocol)
+    events = client.meta.events
+    events.register(f"before-parse.{service_id}", guard.before_parse)
+    events.register(f"after-call.{service_id}", guard.after_call)
+    events.register(f"after-call-error.{service_id}", guard.after_call_error)
 
 
 def error_code(exc: Exception) -> str:

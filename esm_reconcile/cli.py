@@ -393,7 +393,7 @@ def _execute(
 ) -> int:
     import threading
 
-    from .apply import Applier, apply_all
+    from .apply import Applier, apply_all, report_lines
 
     def reporter(prefix: str) -> Any:
         def progress(message: str) -> None:
@@ -416,21 +416,7 @@ def _execute(
         )
         appliers.append((applier, plan))
     result = apply_all(appliers, stop)
-    done = result.by_status("done")
-    counts = {
-        a: sum(1 for o in done if o.change.action == a)
-        for a in ("create", "update", "replace", "delete")
-    }
-    click.echo(
-        f"\nApply {'complete' if result.ok else 'incomplete'}: {counts['create']} created, "
-        f"{counts['update']} updated, {counts['replace']} replaced, {counts['delete']} deleted."
-    )
-    for outcome in result.by_status("failed"):
-        click.echo(f"  failed: {outcome.change.address} ({outcome.step}): {outcome.message}")
-    for outcome in result.by_status("skipped"):
-        click.echo(f"  not done: {outcome.change.address}: {outcome.message}")
-    if result.interrupted:
-        click.echo("Interrupted: re-run apply to converge.")
+    click.echo("\n" + "\n".join(report_lines(result)))
     if not result.ok:
         return 1
     return 2 if detailed_exitcode and result.changed else 0
