@@ -176,7 +176,7 @@ def report_lines(result: ApplyResult) -> list[str]:
     if result.interrupted:
         lines.append("Interrupted: re-run apply to converge.")
     elif result.settling:
-        lines.append("Still settling: `esm status` shows how they end; re-run apply to converge.")
+        lines.append("Still settling: re-run apply (or plan) to see them settle and converge.")
     return [terminal_safe(line) for line in lines]
 
 

@@ -120,7 +120,7 @@ def test_a_timed_out_wait_after_an_accepted_create_is_created_not_failed() -> No
     assert report[0] == (
         "Apply incomplete: 1 created, 0 updated, 0 replaced, 0 deleted (1 still settling)."
     )
-    assert report[-1].startswith("Still settling: `esm status` shows how they end")
+    assert report[-1].startswith("Still settling: re-run apply (or plan)")
 
 
 def test_an_unreadable_state_after_an_accepted_create_still_counts_it() -> None:
