@@ -37,7 +37,7 @@ class FunctionRef:
 
 def parse_function_ref(ref: str) -> FunctionRef:
     """`name`, `name:qualifier`, `ACCOUNT:function:name[:q]` or a full function ARN."""
-    match = _REF.match(ref)
+    match = _REF.fullmatch(ref)  # `$` alone would also accept a trailing newline
     if match is None:
         raise ValueError("not a function reference: use name, name:qualifier, or a function ARN")
     return FunctionRef(

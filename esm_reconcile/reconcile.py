@@ -12,14 +12,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import saved_plan
 from .aws import AwsContext, describe_error, error_code
 from .diff import ManagedFunction, diff, function_of_address
-from .errors import EsmError, SpecErrors
+from .errors import EsmError, SpecError, SpecErrors
 from .functions import parse_function_ref
 from .live import LiveReader
 from .live_state import LiveMapping
 from .loader import LoadedFile, load_text
 from .plan import Plan
 from .saved_plan import SavedScopePlan
-from .validate import Spec, SpecFile, spec_from_loaded
+from .validate import Spec, SpecFile, region_errors, spec_from_loaded
 
 
 def check_account(spec: Spec, aws: AwsContext) -> None:
@@ -168,10 +168,16 @@ def split_by_scope(
     """Group files by where they go: a file's own region and profile, else the command line's,
     else the AWS config's (`region_of_profile`, no API call)."""
     grouped: dict[tuple[str | None, str | None], list[SpecFile]] = {}
+    misplaced: list[SpecError] = []
     for spec_file in spec.files:
         file_profile = spec_file.profile or profile
         file_region = spec_file.region or region or region_of_profile(file_profile)
         grouped.setdefault((file_region, file_profile), []).append(spec_file)
+        if not spec_file.region:
+            # Offline validation could not know where this file goes; now it is known.
+            misplaced += region_errors(spec_file, file_region)
+    if misplaced:
+        raise SpecErrors(misplaced)
     scopes = [Scope(r, p, Spec(files)) for (r, p), files in grouped.items()]
     _check_owners(scopes)
     return scopes

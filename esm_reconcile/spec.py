@@ -10,19 +10,33 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .loader import MAX_DEPTH, one_line
+
+
+def _whole(pattern: str) -> str:
+    """An AWS pattern that must match the whole value. Python's `$` also matches before a final
+    newline, so "name\n" would pass; `$(?!\n)` does not, and in JSON Schema's dialect (the
+    schema shows these patterns) it means just `$`. A `$` inside [...] is a character."""
+    return re.sub(r"(?<!\\)\$(?![^\[]*\])", r"$(?!\\n)", pattern)
+
 
 Arn = Annotated[
     str,
     Field(
-        pattern=r"^arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)$"
+        pattern=_whole(
+            r"^arn:(aws[a-zA-Z0-9-]*):([a-zA-Z0-9\-])+:([a-z]{2}(-gov)?-[a-z]+-\d{1})?:(\d{12})?:(.*)$"
+        )
     ),
 ]
 AccessUri = Annotated[
-    str, Field(min_length=1, max_length=200, pattern=r"^[a-zA-Z0-9-\/*:_+=.@-]*$")
+    str, Field(min_length=1, max_length=200, pattern=_whole(r"^[a-zA-Z0-9-\/*:_+=.@-]*$"))
 ]
 DESTINATION_PATTERN = (
     r"^$|^kafka://([^.]([a-zA-Z0-9\-_.]{0,248}))$"
@@ -39,6 +53,8 @@ class ApiModel(BaseModel):
 
 
 def _api(name: str, description: str, **kwargs: Any) -> Any:
+    if "pattern" in kwargs:
+        kwargs["pattern"] = _whole(kwargs["pattern"])
     return Field(None, serialization_alias=name, description=description, **kwargs)
 
 
@@ -64,11 +80,17 @@ class Filter(ApiModel):
         parsed = value
         if isinstance(value, str):
             try:
-                parsed = json.loads(value)
+                parsed = json.loads(value, parse_constant=_refuse_constant)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"pattern is not valid JSON: {exc.msg}") from None
+            except RecursionError:
+                raise ValueError(f"pattern is nested deeper than {MAX_DEPTH} levels") from None
         if not isinstance(parsed, dict) or not parsed:
             raise ValueError("pattern must be a non-empty JSON object")
+        # Before anything recursive (the checks below, json.dumps) meets it: 4096 characters
+        # of JSON nest up to 800 levels.
+        if _nesting_depth(parsed) > MAX_DEPTH:
+            raise ValueError(f"pattern is nested deeper than {MAX_DEPTH} levels")
         problem = _pattern_problem(parsed, "")
         if problem:
             raise ValueError(
@@ -79,10 +101,30 @@ class Filter(ApiModel):
         return value
 
 
+def _refuse_constant(name: str) -> Any:
+    """json.loads reads NaN and Infinity, which are not JSON: a pattern cannot hold them."""
+    raise ValueError(f"pattern is not valid JSON: {name} is not a JSON number")
+
+
+def _nesting_depth(value: Any) -> int:
+    """Levels of dicts and lists in `value` (a scalar is 0), without recursion."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            members = item.values() if isinstance(item, dict) else item
+            pending.extend((member, depth) for member in members)
+    return deepest
+
+
 def _pattern_problem(node: dict[str, Any], path: str) -> str | None:
-    """EventBridge-style grammar: each key holds a nested object or a non-empty array."""
+    """EventBridge-style grammar: each key holds a nested object or a non-empty array, and
+    everything in it is JSON (a YAML date, binary or .nan is not)."""
     for key, value in node.items():
-        where = f"{path}.{key}" if path else key
+        where = f"{path}.{one_line(key)}" if path else one_line(key)
         if isinstance(value, dict):
             if not value:
                 return f"{where} is an empty object"
@@ -90,10 +132,38 @@ def _pattern_problem(node: dict[str, Any], path: str) -> str | None:
             if problem:
                 return problem
         elif not isinstance(value, list):
-            return f"{where} must be an array of values or matchers, not {json.dumps(value)}"
+            return f"{where} must be an array of values or matchers, not {_shown(value)}"
         elif not value:
             return f"{where} is an empty array"
+        else:
+            problem = _not_json(value, where)
+            if problem:
+                return problem
     return None
+
+
+def _not_json(value: Any, where: str) -> str | None:
+    """Why `value` (inside a pattern's array) is not JSON data, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} holds {value}, which is not a JSON number"
+    if value is None or isinstance(value, str | int | float):
+        return None
+    if isinstance(value, list):
+        return next((p for p in (_not_json(v, where) for v in value) if p), None)
+    if isinstance(value, dict):
+        return next(
+            (p for p in (_not_json(v, f"{where}.{one_line(k)}") for k, v in value.items()) if p),
+            None,
+        )
+    return f"{where} holds a {type(value).__name__}, which is not JSON (quote it)"
+
+
+def _shown(value: Any) -> str:
+    """A pattern value for a message: JSON where it is JSON, else its type."""
+    try:
+        return json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return f"a {type(value).__name__}"
 
 
 def canonical_pattern(pattern: dict[str, Any] | str) -> str:
@@ -164,8 +234,10 @@ class SelfManagedEventSource(ApiModel):
                     Field(
                         min_length=1,
                         max_length=300,
-                        pattern=r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*"
-                        r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}$",
+                        pattern=_whole(
+                            r"^(([a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9\-]*[a-zA-Z0-9])\.)*"
+                            r"([A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]):[0-9]{1,5}$"
+                        ),
                     ),
                 ]
             ],
@@ -344,7 +416,10 @@ class MappingSettings(ApiModel):
     )
     topics: (
         list[
-            Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[^.]([a-zA-Z0-9\-_.]+)$")]
+            Annotated[
+                str,
+                Field(min_length=1, max_length=249, pattern=_whole(r"^[^.]([a-zA-Z0-9\-_.]+)$")),
+            ]
         ]
         | None
     ) = _api(
@@ -405,6 +480,15 @@ class MappingSpec(MappingSettings):
     )
 
 
+# SPEC: top-level keys starting with x- are ignored (they hold YAML anchors for reuse).
+EXTENSION_KEY_PATTERN = "^x-"
+
+
+def is_extension_key(key: Any) -> bool:
+    """A top-level key the spec ignores (x-common: &common {...})."""
+    return isinstance(key, str) and key.startswith("x-")
+
+
 class SpecDocument(ApiModel):
     """A spec file, version 1."""
 
@@ -413,17 +497,32 @@ class SpecDocument(ApiModel):
         regex_engine="python-re",
         strict=True,
         title="esm-reconcile spec",
-        json_schema_extra={"$id": "https://esm-reconcile/spec-v1.json"},
+        json_schema_extra={
+            "$id": "https://esm-reconcile/spec-v1.json",
+            "patternProperties": {
+                EXTENSION_KEY_PATTERN: {
+                    "description": "Ignored: a place for YAML anchors to reuse, as in compose "
+                    "files (x-common: &common {batch_size: 5}, then <<: *common in a mapping)."
+                }
+            },
+        },
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ignore_extension_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not is_extension_key(k)}
+        return data
 
     version: Literal[1] = Field(description="Spec format version; always 1.")
     region: str | None = Field(
         None,
         description="AWS region; else --region, else the AWS config.",
-        pattern=r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$",
+        pattern=_whole(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$"),
     )
     account_id: str | None = Field(
-        None, description="Refuse to run against any other account.", pattern=r"^\d{12}$"
+        None, description="Refuse to run against any other account.", pattern=_whole(r"^\d{12}$")
     )
     profile: str | None = Field(
         None,

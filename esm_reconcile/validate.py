@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from . import rules
 from .errors import SpecError, SpecErrors
 from .functions import parse_function_ref
-from .loader import LoadedFile, dotted, load_file
+from .loader import LoadedFile, dotted, load_file, one_line
 from .normalize import kind_of, source_label
 from .rules import Kind
 from .spec import MappingSpec, SpecDocument, canonical_pattern, field_paths
@@ -111,14 +111,28 @@ def _pydantic_errors(loaded: LoadedFile, exc: ValidationError) -> list[SpecError
 def load_spec(paths: list[str | Path], now: datetime | None = None) -> Spec:
     """Load and validate spec files. Raises SpecErrors with every problem found."""
     errors: list[SpecError] = []
-    files: list[SpecFile] = []
+    loaded: list[LoadedFile] = []
     for path in paths:
         try:
-            loaded = load_file(path)
+            loaded.append(load_file(path))
         except SpecErrors as exc:
             errors.extend(exc.errors)
-            continue
-        spec_file, file_errors = validate_loaded(loaded, now=now)
+    try:
+        spec = spec_from_loaded(loaded, now=now)
+    except SpecErrors as exc:
+        raise SpecErrors([*errors, *exc.errors]) from None
+    if errors:
+        raise SpecErrors(errors)
+    return spec
+
+
+def spec_from_loaded(loaded: list[LoadedFile], now: datetime | None = None) -> Spec:
+    """Validate already-loaded files, each alone and together (cross-file checks).
+    Raises SpecErrors with every problem found."""
+    errors: list[SpecError] = []
+    files: list[SpecFile] = []
+    for one in loaded:
+        spec_file, file_errors = validate_loaded(one, now=now)
         errors.extend(file_errors)
         if spec_file is not None:
             files.append(spec_file)
@@ -182,7 +196,7 @@ def validate_loaded(
                 SpecError(
                     loaded.path,
                     loaded.line_of(("functions", function)),
-                    f"functions.{function}",
+                    dotted(("functions", function)),
                     ferr,
                 )
             )
@@ -233,7 +247,7 @@ def validate_loaded(
                 index=index,
                 key_lines={
                     p: loaded.line_of((*where(p.split(".")[0]), *p.split(".")[1:]))
-                    for p in rules.CONSUMER_GROUP_PATHS
+                    for p in (*rules.CONSUMER_GROUP_PATHS, "event_source_arn")
                 },
             )
             if desired.source in seen:
@@ -242,15 +256,96 @@ def validate_loaded(
                         loaded.path,
                         desired.line,
                         dotted(base),
-                        f"duplicate mapping: {function} already maps {desired.source} "
-                        f"(line {seen[desired.source]})",
+                        f"duplicate mapping: {one_line(function)} already maps "
+                        f"{one_line(desired.source)} (line {seen[desired.source]})",
                     )
                 )
                 continue
             seen[desired.source] = desired.line
             mappings.append(desired)
         spec_file.functions[function] = mappings
+    errors.extend(region_errors(spec_file))
     return (None if errors else spec_file), errors
+
+
+def region_errors(spec_file: SpecFile, region: str | None = None) -> list[SpecError]:
+    """Functions and sources that cannot meet, found offline: a function ARN in another region
+    than the file's (or in another account than its account_id), a source ARN in another
+    region than its function (a mapping lives in its function's region and polls a source
+    there). `region` is where the file goes once the command line resolved it; the file's own
+    `region:` comes first. With neither, the sources of its bare-named functions, which all go
+    to one region, must at least agree with each other."""
+    file_region = spec_file.region or region
+    errors: list[SpecError] = []
+    first_unplaced: DesiredMapping | None = None  # a bare-named function's source, no region
+    for function, mappings in spec_file.functions.items():
+        if _check_function_ref(function):
+            continue  # reported already
+        ref = parse_function_ref(function)
+        line = spec_file.function_lines.get(function, 0)
+        if ref.region and file_region and ref.region != file_region:
+            errors.append(
+                SpecError(
+                    spec_file.path,
+                    line,
+                    dotted(("functions", function)),
+                    f"the function ARN is in region {ref.region}, but this file's region is "
+                    f"{file_region}; put the function in a file for {ref.region}",
+                )
+            )
+        if ref.account and spec_file.account_id and ref.account != spec_file.account_id:
+            errors.append(
+                SpecError(
+                    spec_file.path,
+                    line,
+                    dotted(("functions", function)),
+                    f"the function ARN is in account {ref.account}, but this file's account_id "
+                    f"is {spec_file.account_id}",
+                )
+            )
+        function_region = ref.region or file_region
+        for desired in mappings:
+            source_region = _region_of_source(desired)
+            if not source_region:
+                continue
+            if function_region is None:
+                if first_unplaced is None:
+                    first_unplaced = desired
+                    continue
+                other = _region_of_source(first_unplaced)
+                if source_region == other:
+                    continue
+                message = (
+                    f"the source is in region {source_region}, but the source of "
+                    f"{first_unplaced.function} (line {first_unplaced.line}) is in {other}; "
+                    "this file's functions are all in one region, and a mapping's source must "
+                    "be in its function's region"
+                )
+            elif source_region != function_region:
+                whose = "its ARN" if ref.region else "this file's region"
+                message = (
+                    f"the source is in region {source_region}, but the function is in "
+                    f"{function_region} ({whose}); a mapping's source must be in its "
+                    "function's region"
+                )
+            else:
+                continue
+            errors.append(
+                SpecError(
+                    desired.file,
+                    desired.key_lines.get("event_source_arn", desired.line),
+                    dotted(("functions", function, desired.index, "event_source_arn")),
+                    message,
+                )
+            )
+    return errors
+
+
+def _region_of_source(desired: DesiredMapping) -> str | None:
+    """The region in the source's ARN; None for self-managed Kafka or an ARN without one."""
+    arn = desired.settings.get("event_source_arn")
+    parsed = rules.parse_arn(arn) if arn else None
+    return (parsed or {}).get("region") or None
 
 
 def _salvage(item: Any) -> tuple[MappingSpec | None, set[str]]:
@@ -272,6 +367,9 @@ def _salvage(item: Any) -> tuple[MappingSpec | None, set[str]]:
 def _check_function_ref(ref: str) -> str | None:
     try:
         parse_function_ref(ref)
+        if not ref.isprintable() or ref != ref.strip():
+            # functions._REF ends in `$`, which in Python also matches before a final newline.
+            raise ValueError("not a function reference: it holds spaces or control characters")
     except ValueError as exc:
         return str(exc)
     return None
@@ -291,7 +389,7 @@ def _cross_file_errors(files: list[SpecFile]) -> list[SpecError]:
                     SpecError(
                         spec_file.path,
                         spec_file.function_lines[function],
-                        f"functions.{function}",
+                        dotted(("functions", function)),
                         f"function is also managed by {owner[key].path}; one file must own it",
                     )
                 )
@@ -323,7 +421,7 @@ def _cross_file_errors(files: list[SpecFile]) -> list[SpecError]:
                     SpecError(
                         desired.file,
                         desired.key_lines.get(path, desired.line),
-                        f"functions.{desired.function}[{desired.index}].{path}",
+                        dotted(("functions", desired.function, desired.index, *path.split("."))),
                         f"consumer_group_id {group!r} is already used on this Kafka source by "
                         f"{first.function} ({first.file}:{first.line})",
                     )

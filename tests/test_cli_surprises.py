@@ -110,10 +110,6 @@ def test_validate_resolves_regions_as_plan_does(
     # Without --region the bare file falls to AWS_REGION (us-east-1 in the test env): the same.
     code, _out, err = run(["validate", "-f", str(tmp_path)], capsys)
     assert code == 1 and "also managed by" in err
-    # In another region, they are two functions.
-    elsewhere = {"AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1"}
-    code, _out, _err = run(["validate", "-f", str(tmp_path)], capsys, elsewhere)
-    assert code == 0
 
 
 def test_validate_needs_no_aws_config_for_a_profile(
@@ -320,3 +316,18 @@ def test_spec_error_annotations_follow_github_escaping(
     annotation = next(line for line in out.splitlines() if line.startswith("::error"))
     assert "a%2Cb%3Ac.yaml,line=" in annotation
     assert ",line=0" not in annotation
+
+
+def test_a_source_in_another_region_than_the_resolved_one_is_caught_before_aws(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    """A file without `region:` goes where --region or the AWS config says; its sources must
+    be there too, and validate and plan both say so once that region is known."""
+    spec = tmp_path / "c.yaml"
+    spec.write_text(spec_text(region=None).replace("us-east-1", "eu-west-1"))
+    for command in ("validate", "plan"):
+        code, _out, err = run([command, "-f", str(spec)], capsys)
+        assert code == 1
+        assert "the source is in region eu-west-1, but the function is in us-east-1" in err
+    code, _out, err = run(["--region", "eu-west-1", "validate", "-f", str(spec)], capsys)
+    assert code == 0, err

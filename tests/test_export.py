@@ -303,13 +303,15 @@ def test_label_for() -> None:
 
 def test_functions_order_empty_functions_and_unrequested_ones(tmp_path: Path) -> None:
     other = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:audit"
-    foreign = f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:elsewhere"
+    # A listing of one region holds only that region's functions (label_for's own test covers
+    # ARNs from elsewhere); an unrequested one exports under its short name.
+    unrequested = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:elsewhere"
     live = [
         sqs_live(uuid="u-3", source=f"arn:aws:sqs:{REGION}:{ACCOUNT}:zeta"),
         sqs_live(uuid="u-2", source=f"arn:aws:sqs:{REGION}:{ACCOUNT}:alpha"),
         stream_live(uuid="u-4", function_arn=FN_LIVE),
         sqs_live(uuid="u-5", function_arn=other),
-        sqs_live(uuid="u-6", function_arn=foreign, source=f"arn:aws:sqs:eu-west-1:{ACCOUNT}:q"),
+        sqs_live(uuid="u-6", function_arn=unrequested, source=f"arn:aws:sqs:{REGION}:{ACCOUNT}:q"),
         sqs_live(uuid="u-7", state="Deleting", source=f"arn:aws:sqs:{REGION}:{ACCOUNT}:gone"),
     ]
     retired = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:retired"
@@ -320,7 +322,7 @@ def test_functions_order_empty_functions_and_unrequested_ones(tmp_path: Path) ->
         "retired",
         "orders-handler:live",
         "audit",
-        foreign,
+        "elsewhere",
     ]
     assert [m["event_source_arn"] for m in doc["functions"]["orders-handler"]] == [
         f"arn:aws:sqs:{REGION}:{ACCOUNT}:alpha",

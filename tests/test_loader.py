@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from esm_reconcile.errors import SpecError, SpecErrors
-from esm_reconcile.loader import expand_paths, load_file
+from esm_reconcile.loader import expand_paths, load_file, load_text
 from esm_reconcile.validate import load_spec
 
 
@@ -398,3 +398,78 @@ def test_an_alias_of_a_mapping_with_a_merge_key_is_no_duplicate(tmp_path: Path) 
     path = tmp_path / "alias.yaml"
     path.write_text("base: &b {x: 1}\nm: &m {<<: *b, x: 2}\na: [*m, *m]\n", encoding="utf-8")
     assert load_file(path).data["a"] == [{"x": 2}, {"x": 2}]
+
+
+def test_the_same_file_named_twice_is_listed_once(tmp_path: Path, monkeypatch) -> None:
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    a, b = folder / "a.yaml", folder / "b.yaml"
+    a.write_text("x: 1\n")
+    b.write_text("x: 1\n")
+    monkeypatch.chdir(folder)
+    assert expand_paths(["a.yaml", "a.yaml"]) == [Path("a.yaml")]
+    # A directory and one of its files, by another spelling: first reached, first listed.
+    assert expand_paths([".", "a.yaml", str(b), "../specs/b.yaml"]) == [
+        Path("a.yaml"),
+        Path("b.yaml"),
+    ]
+    assert expand_paths(["b.yaml", "."]) == [Path("b.yaml"), Path("a.yaml")]
+
+
+def test_a_symlink_to_a_named_file_is_the_same_file(tmp_path: Path) -> None:
+    real = tmp_path / "real.yaml"
+    real.write_text("x: 1\n")
+    (tmp_path / "link.yaml").symlink_to(real)
+    assert expand_paths([str(real), str(tmp_path / "link.yaml")]) == [real]
+    loop = tmp_path / "loop.yml"
+    loop.symlink_to(loop)  # cannot be resolved: listed, for load_file to report
+    assert expand_paths([str(loop), str(loop)]) == [loop]
+
+
+def test_the_same_file_twice_through_the_cli_is_one_file(tmp_path: Path, capsys) -> None:
+    from esm_reconcile.cli import main
+
+    path = write(
+        tmp_path,
+        """
+        version: 1
+        region: us-east-1
+        functions:
+          f: [{event_source_arn: "arn:aws:sqs:us-east-1:123456789012:q"}]
+        """,
+    )
+    try:
+        code = main(["validate", "-f", str(path), "-f", str(tmp_path), "-f", str(path)])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code in (0, None), err
+    assert "1 file(s) valid" in out + err
+
+
+def test_load_text_reads_text_as_if_from_the_named_file(tmp_path: Path) -> None:
+    path = write(tmp_path, SPEC)
+    from_text = load_text("elsewhere/spec.yaml", path.read_text(encoding="utf-8"))
+    from_file = load_file(path)
+    assert from_text.path == "elsewhere/spec.yaml"
+    assert (from_text.data, from_text.lines) == (from_file.data, from_file.lines)
+    with pytest.raises(SpecErrors) as info:
+        load_text("elsewhere/spec.yaml", "a: 1\na: 2\n")
+    (error,) = info.value.errors
+    assert (error.file, error.line, error.field) == ("elsewhere/spec.yaml", 2, "a")
+
+
+def test_merged_mappings_may_share_keys_and_the_earlier_wins(tmp_path: Path) -> None:
+    """YAML: in `<<: [*a, *b]` a key of a overrides the same key of b. Not a duplicate: the
+    file writes each key once (only two keys written in one mapping are a duplicate)."""
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "x-a: &a {batch_size: 1, enabled: true}\n"
+        "x-b: &b {batch_size: 2, tags: {team: t}}\n"
+        "m: {<<: [*a, *b], x: 1}\n"
+        "n: {<<: [*b, *a], batch_size: 3}\n",
+        encoding="utf-8",
+    )
+    data = load_file(path).data
+    assert data["m"] == {"batch_size": 1, "enabled": True, "tags": {"team": "t"}, "x": 1}
+    assert data["n"] == {"batch_size": 3, "enabled": True, "tags": {"team": "t"}}

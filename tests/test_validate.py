@@ -1059,7 +1059,9 @@ def test_bad_function_reference(tmp_path: Path, ref: str) -> None:
     ],
 )
 def test_good_function_reference(tmp_path: Path, ref: str) -> None:
-    text = f"version: 1\nfunctions:\n  {json.dumps(ref)}:\n    - event_source_arn: {SQS}\n"
+    # A source in the function's own region (another one is an error: test_cross_region_*).
+    source = SQS if "us-gov" not in ref else "arn:aws-us-gov:sqs:us-gov-west-1:123456789012:q"
+    text = f"version: 1\nfunctions:\n  {json.dumps(ref)}:\n    - event_source_arn: {source}\n"
     assert list(valid(tmp_path, text).functions) == [ref]
 
 
@@ -1251,3 +1253,133 @@ def test_filter_pattern_grammar_like_aws(tmp_path: Path, pattern: str, problem: 
     assert error.line == 7
     assert error.field == "functions.fn[0].filter_criteria.filters[0].pattern"
     assert problem in error.message
+
+
+# -- regions and accounts that cannot meet (offline) ----------------------------------------------
+
+WEST_QUEUE = "arn:aws:sqs:us-west-2:123456789012:orders"
+WEST_FN = "arn:aws:lambda:us-west-2:123456789012:function:fn"
+
+
+def test_cross_region_function_arn_in_another_region_than_the_file(tmp_path: Path) -> None:
+    text = f"version: 1\nregion: us-east-1\nfunctions:\n  {WEST_FN}:\n    - event_source_arn: {WEST_QUEUE}\n"
+    error = single_error(tmp_path, text)
+    assert (error.line, error.field) == (4, f"functions.{WEST_FN}")
+    assert "region us-west-2, but this file's region is us-east-1" in error.message
+
+
+def test_cross_region_source_in_another_region_than_the_file(tmp_path: Path) -> None:
+    text = (
+        f"version: 1\nregion: us-east-1\nfunctions:\n  fn:\n    - event_source_arn: {WEST_QUEUE}\n"
+    )
+    error = single_error(tmp_path, text)
+    assert (error.line, error.field) == (5, "functions.fn[0].event_source_arn")
+    assert error.message.startswith(
+        "the source is in region us-west-2, but the function is in us-east-1 (this file's region)"
+    )
+
+
+def test_cross_region_source_in_another_region_than_the_function_arn(tmp_path: Path) -> None:
+    # No region in the file: the function ARN says where the function is.
+    text = f"version: 1\nfunctions:\n  {WEST_FN}:\n    - event_source_arn: {SQS}\n"
+    error = single_error(tmp_path, text)
+    assert (error.line, error.field) == (4, f"functions.{WEST_FN}[0].event_source_arn")
+    assert "region us-east-1, but the function is in us-west-2 (its ARN)" in error.message
+
+
+def test_cross_region_sources_of_bare_named_functions_must_agree(tmp_path: Path) -> None:
+    """Without a region in the file its bare-named functions all go to one region (the command
+    line's): two sources in two regions cannot both be in it."""
+    text = dedent(
+        f"""
+        version: 1
+        functions:
+          a:
+            - event_source_arn: {SQS}
+          {WEST_FN}:
+            - event_source_arn: {WEST_QUEUE}
+          b:
+            - event_source_arn: {KINESIS}
+              starting_position: LATEST
+            - event_source_arn: arn:aws:sqs:eu-west-1:123456789012:q
+        """
+    )
+    error = single_error(tmp_path, text)
+    assert (error.line, error.field) == (10, "functions.b[1].event_source_arn")
+    assert "region eu-west-1, but the source of a (line 4) is in us-east-1" in error.message
+
+
+def test_cross_region_checks_with_the_region_the_command_line_resolved(tmp_path: Path) -> None:
+    """region_errors takes the region a file without `region:` goes to, once resolved."""
+    from esm_reconcile.validate import region_errors
+
+    spec = valid(tmp_path, f"version: 1\nfunctions:\n  fn:\n    - event_source_arn: {SQS}\n")
+    (spec_file,) = spec.files
+    assert region_errors(spec_file) == []
+    assert region_errors(spec_file, "us-east-1") == []
+    (error,) = region_errors(spec_file, "eu-west-1")
+    assert (error.line, error.field) == (4, "functions.fn[0].event_source_arn")
+    assert "region us-east-1, but the function is in eu-west-1" in error.message
+
+
+def test_cross_account_function_arn_against_account_id(tmp_path: Path) -> None:
+    fn = "arn:aws:lambda:us-east-1:210987654321:function:fn"
+    text = dedent(
+        f"""
+        version: 1
+        account_id: "123456789012"
+        functions:
+          {fn}:
+            - event_source_arn: {SQS}
+          "210987654321:function:other": []
+        """
+    )
+    _, errors = errors_of(tmp_path, text)
+    assert where(errors) == [(4, f"functions.{fn}"), (6, "functions.210987654321:function:other")]
+    assert all(
+        "account 210987654321, but this file's account_id is 123456789012" in e.message
+        for e in errors
+    )
+
+
+def test_cross_region_what_may_differ(tmp_path: Path) -> None:
+    """Sources in other accounts (SQS and Kinesis resource policies, MSK VPC connections) and
+    destinations are not region-checked: AWS allows them, or the reference does not say."""
+    text = dedent(
+        f"""
+        version: 1
+        region: us-west-2
+        account_id: "123456789012"
+        functions:
+          fn:
+            - event_source_arn: arn:aws:sqs:us-west-2:210987654321:shared
+          {WEST_FN}:
+            - event_source_arn: arn:aws:kinesis:us-west-2:123456789012:stream/s
+              starting_position: LATEST
+              destination_config: {{on_failure: {{destination: {DLQ}}}}}
+        """
+    )
+    assert len(valid(tmp_path, text).mappings()) == 2
+
+
+# -- spec_from_loaded: validating files already loaded --------------------------------------------
+
+
+def test_spec_from_loaded_validates_each_file_and_across_files() -> None:
+    from esm_reconcile.loader import load_text
+    from esm_reconcile.validate import spec_from_loaded
+
+    good = load_text("a.yaml", f"version: 1\nfunctions:\n  a:\n    - event_source_arn: {SQS}\n")
+    spec = spec_from_loaded([good], now=NOW)
+    assert [m.function for m in spec.mappings()] == ["a"]
+    bad = load_text(
+        "b.yaml",
+        f"version: 1\nfunctions:\n  b:\n    - event_source_arn: {SQS}\n      batch_size: 0\n",
+    )
+    rival = load_text("c.yaml", "version: 1\nfunctions:\n  c: []\n  a: []\n")
+    with pytest.raises(SpecErrors) as info:
+        spec_from_loaded([good, bad, rival], now=NOW)
+    assert [(e.file, e.line, e.field) for e in info.value.errors] == [
+        ("b.yaml", 5, "functions.b[0].batch_size"),
+        ("c.yaml", 4, "functions.a"),  # managed by a.yaml too
+    ]
