@@ -441,8 +441,7 @@ def live_responses(functions: list[Any]) -> Iterator[dict[str, Any]]:
 
 def managed_functions(spec: Any) -> list[Any]:
     """What plan_with_context builds, without AWS: the ARN comes from the reference."""
-    from esm_reconcile.diff import ManagedFunction
-    from esm_reconcile.functions import parse_function_ref
+    from esm_reconcile.model import ManagedFunction, parse_function_ref
 
     return [
         ManagedFunction(label=ref, arn=parse_function_ref(ref).arn(REGION, ACCOUNT), mappings=ms)
@@ -466,7 +465,7 @@ def _cpu(action: Callable[[], Any]) -> tuple[Any, float, float]:
 
 def _measure_diff(n: int, path: str, repeats: int) -> dict[str, Any]:
     from esm_reconcile.diff import diff
-    from esm_reconcile.live_state import LiveMapping
+    from esm_reconcile.model import LiveMapping
     from esm_reconcile.render import render
     from esm_reconcile.validate import load_spec
 
@@ -510,7 +509,7 @@ def measure_diff_memory(n: int, path: str, traced: bool, conn: Connection) -> No
 
 def _measure_diff_memory(n: int, path: str, traced: bool) -> dict[str, Any]:
     from esm_reconcile.diff import diff
-    from esm_reconcile.live_state import LiveMapping
+    from esm_reconcile.model import LiveMapping
     from esm_reconcile.render import render
     from esm_reconcile.validate import load_spec
 

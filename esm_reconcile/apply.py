@@ -27,8 +27,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import rules
 from .aws import describe_error, error_code
-from .diff import function_of_address, reconcile_existing
-from .live_state import LiveMapping
+from .diff import reconcile_existing
+from .model import LiveMapping, function_of_address
 from .plan import Change, Plan
 from .render import terminal_safe
 from .states import StateReader, is_transient

@@ -167,7 +167,7 @@ def _connected(opts: Options, spec: Spec) -> Iterator[list[tuple[Scope, AwsConte
 
 def _sandbox_for(spec: Spec, scopes: list[Scope], region: str) -> Any:
     """The embedded emulator, seeded with every function and source the spec names."""
-    from . import functions
+    from .model import parse_function_ref
     from .sandbox import choose_account, sandbox
 
     sources = []
@@ -185,7 +185,7 @@ def _sandbox_for(spec: Spec, scopes: list[Scope], region: str) -> Any:
         # A bare function name means "in its file's region": name the region for the seeder.
         account = choose_account(account_id, refs, sources)
         refs = [
-            functions.parse_function_ref(ref).arn(scope.region or region, account)
+            parse_function_ref(ref).arn(scope.region or region, account)
             for scope in scopes
             for ref in scope.spec.functions
         ]
@@ -444,8 +444,8 @@ def export(
     """Print a spec (YAML) for the live mappings of functions, with values at AWS defaults left out."""
     from .aws import connect
     from .export import dump_yaml, export_spec, label_for
-    from .functions import parse_function_ref
     from .live import LiveReader
+    from .model import parse_function_ref
 
     if bool(functions) == all_functions:
         raise click.UsageError("give --function NAME (repeatable) or --all")

@@ -7,16 +7,21 @@ normalize.comparable gives them, so an omitted field means the kind's AWS defaul
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from . import rules
-from .live_state import LiveMapping
+from .model import (
+    DesiredMapping,
+    LiveMapping,
+    ManagedFunction,
+    address,
+    function_of_address,
+    kind_of,
+)
 from .normalize import (
     canonical_value,
     comparable,
     flatten,
-    kind_of,
     prune,
     to_request,
     unflatten,
@@ -24,25 +29,6 @@ from .normalize import (
 from .plan import Change, FieldChange, Plan
 from .rules import Kind
 from .spec import MappingSettings, from_api
-from .validate import DesiredMapping
-
-
-@dataclass
-class ManagedFunction:
-    """A function the spec manages: its label (as written), resolved ARN and desired mappings."""
-
-    label: str
-    arn: str
-    mappings: list[DesiredMapping]
-
-
-def address(function_label: str, source: str) -> str:
-    return f"{function_label}[{source}]"
-
-
-def function_of_address(change_address: str) -> str:
-    """`orders-handler[arn:...]` → `orders-handler`."""
-    return change_address.split("[", 1)[0]
 
 
 def diff(functions: list[ManagedFunction], live: list[LiveMapping]) -> Plan:
@@ -101,7 +87,6 @@ def create_change(function: ManagedFunction, desired: DesiredMapping) -> Change:
         kind=desired.kind.value,
         fields=[FieldChange(k, None, v) for k, v in sorted(flatten(prune(shown)).items())],
         create_request=request,
-        enabled_after=settings.get("enabled", True),
     )
 
 
@@ -168,7 +153,6 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
         uuid=live.uuid,
         kind=kind.value,
         fields=fields,
-        enabled_after=want.get("enabled", True),
     )
     if any(f.forces_replacement for f in fields):
         base.action = "replace"

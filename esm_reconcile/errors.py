@@ -4,6 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Collections inside collections, the document's own mapping being level 1, in a spec or a
+# filter pattern. A real spec stays under 20 (a filter pattern nests a few levels below
+# functions.NAME[i].filter_criteria.filters); PyYAML's composers recurse once per level
+# (libyaml's crashes the process near 100,000).
+MAX_DEPTH = 100
+
+
+def one_line(text: str) -> str:
+    """Text from a spec as it may appear in an error, which is one line: line breaks and
+    control characters escaped (a key holding one must not split a message, or forge one)."""
+    return text if text.isprintable() else repr(text)[1:-1]
+
 
 class EsmError(Exception):
     """Any error the user should see as a message, not a traceback."""

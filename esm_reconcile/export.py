@@ -16,7 +16,7 @@ import yaml
 
 from . import rules
 from .errors import EsmError
-from .live_state import LiveMapping
+from .model import LiveMapping
 from .normalize import COMPARED_FIELDS, canonical_value, comparable
 from .rules import Kind
 from .spec import canonical_pattern

@@ -13,8 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import AwsContext, describe_error, error_code
 from .errors import EsmError
-from .functions import parse_function_ref
-from .live_state import LiveMapping
+from .model import LiveMapping, parse_function_ref
 
 PAGE_SIZE = 100
 FUNCTIONS_PAGE_SIZE = 50  # ListFunctions' most per page

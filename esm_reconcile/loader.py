@@ -13,14 +13,10 @@ from typing import Any
 
 import yaml
 
-from .errors import SpecError, SpecErrors
+from .errors import MAX_DEPTH, SpecError, SpecErrors, one_line
 
 Path_ = tuple[str | int, ...]
 
-# Collections inside collections, the document's own mapping being level 1. A real spec stays
-# under 20 (a filter pattern nests a few levels below functions.NAME[i].filter_criteria.filters);
-# PyYAML's composers recurse once per level (libyaml's crashes the process near 100,000).
-MAX_DEPTH = 100
 # Nodes that aliases may add beyond those written in the file: the larger of a floor (a small
 # file reusing anchors heavily) and a multiple of the nodes written (`<<: *common` in each of
 # 10,000 mappings adds about one node per node written). A 600-byte alias bomb asks for 10^9.
@@ -147,12 +143,6 @@ def _unreadable(node: yaml.Node, exc: Exception) -> str:
         reason = f" ({exc})" if isinstance(exc, ValueError) else ""  # "month must be in 1..12"
         return f"{shown} is not a valid date/time{reason}"
     return f"{shown} is not a valid {kind}"
-
-
-def one_line(text: str) -> str:
-    """Text from a spec as it may appear in an error, which is one line: line breaks and
-    control characters escaped (a key holding one must not split a message, or forge one)."""
-    return text if text.isprintable() else repr(text)[1:-1]
 
 
 def dotted(loc: Path_) -> str:

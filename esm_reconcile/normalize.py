@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from .rules import DEFAULTS, IDENTITY_FIELDS, NESTED_DEFAULTS, Kind, applies, kind_of_arn
+from .rules import DEFAULTS, IDENTITY_FIELDS, NESTED_DEFAULTS, Kind, applies
 from .spec import SETTING_FIELDS, canonical_pattern, to_api
 
 # Settings that are compared between desired and live (tags have their own path).
@@ -93,24 +93,6 @@ def comparable(kind: Kind, settings: dict[str, Any]) -> dict[str, Any]:
         if isinstance(out.get(parent), dict) and out[parent].get(leaf) is None:
             out[parent] = {**out[parent], leaf: default}
     return out
-
-
-def kind_of(settings: dict[str, Any]) -> Kind | None:
-    if settings.get("self_managed_event_source") and not settings.get("event_source_arn"):
-        return Kind.SELF_MANAGED_KAFKA
-    arn = settings.get("event_source_arn")
-    return kind_of_arn(arn) if arn else None
-
-
-def source_label(settings: dict[str, Any]) -> str:
-    """The mapping's source as people read it: an ARN, or kafka://brokers, plus topic/queue."""
-    if settings.get("event_source_arn"):
-        base = settings["event_source_arn"]
-    else:
-        servers = (settings.get("self_managed_event_source") or {}).get("endpoints", {})
-        base = "kafka://" + ",".join(sorted(servers.get("KAFKA_BOOTSTRAP_SERVERS", [])))
-    extra = (settings.get("topics") or settings.get("queues") or [None])[0]
-    return f"{base}#{extra}" if extra else base
 
 
 def flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:

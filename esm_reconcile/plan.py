@@ -31,7 +31,6 @@ class Change:
     create_request: dict[str, Any] | None = None
     update_request: dict[str, Any] | None = None
     tag_changes: dict[str, Any] | None = None  # {"arn": ..., "set": {...}, "remove": [...]}
-    enabled_after: bool | None = None
     warnings: list[str] = field(default_factory=list)
     # Mappings still Deleting that hold this identity: a create must wait until they are gone.
     wait_gone: list[str] = field(default_factory=list)

@@ -11,12 +11,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import saved_plan
 from .aws import AwsContext, describe_error, error_code
-from .diff import ManagedFunction, diff, function_of_address
+from .diff import diff
 from .errors import EsmError, SpecError, SpecErrors
-from .functions import parse_function_ref
 from .live import LiveReader
-from .live_state import LiveMapping
 from .loader import LoadedFile, load_text
+from .model import LiveMapping, ManagedFunction, function_of_address, parse_function_ref
 from .plan import Plan
 from .saved_plan import SavedScopePlan
 from .validate import Spec, SpecFile, region_errors, spec_from_loaded

@@ -26,41 +26,6 @@ SQS_KINDS = frozenset({Kind.SQS, Kind.SQS_FIFO})
 STREAMS = frozenset({Kind.KINESIS, Kind.DYNAMODB})
 KAFKA_KINDS = frozenset({Kind.MSK, Kind.SELF_MANAGED_KAFKA})
 
-# Kinds whose handling is verified end to end (moto hosts them; issue 2). The others are modelled
-# from the reference and exercised through botocore's Stubber.
-MOTO_KINDS = SQS_KINDS | STREAMS
-
-
-def parse_arn(arn: str) -> dict[str, str] | None:
-    """Split an ARN into its parts, or None when it is not one."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
-        return None
-    return dict(
-        zip(("arn", "partition", "service", "region", "account", "resource"), parts, strict=True)
-    )
-
-
-def kind_of_arn(arn: str) -> Kind | None:
-    """Source kind from an EventSourceArn (reference A.1); None when unrecognised."""
-    parsed = parse_arn(arn)
-    if parsed is None:
-        return None
-    service, resource = parsed["service"], parsed["resource"]
-    if service == "sqs":
-        return Kind.SQS_FIFO if resource.endswith(".fifo") else Kind.SQS
-    if service == "kinesis" and resource.startswith("stream/"):
-        return Kind.KINESIS
-    if service == "dynamodb" and resource.startswith("table/") and "/stream/" in resource:
-        return Kind.DYNAMODB
-    if service == "kafka":
-        return Kind.MSK
-    if service == "mq" and resource.startswith("broker:"):
-        return Kind.MQ
-    if service == "rds" and resource.startswith("cluster:"):
-        return Kind.DOCUMENTDB
-    return None
-
 
 # Which spec fields AWS accepts per kind (reference A.3). A field not listed for a kind is
 # rejected when set and never compared when not.
@@ -237,20 +202,6 @@ def forces_replacement_path(path: str) -> bool:
 
 # Replacing a mapping of these kinds restarts reading from its starting position.
 POSITIONAL_KINDS = STREAMS | KAFKA_KINDS | {Kind.DOCUMENTDB}
-
-# Fields that are read back but never compared: tags have their own API, enabled is derived.
-OUTPUT_ONLY_KEYS = frozenset(
-    {
-        "UUID",
-        "EventSourceMappingArn",
-        "FunctionArn",
-        "LastModified",
-        "LastProcessingResult",
-        "State",
-        "StateTransitionReason",
-        "FilterCriteriaError",
-    }
-)
 
 # How to clear a field on UpdateEventSourceMapping (reference A.6-A.9): omitting it keeps the
 # stored value, so removal needs an explicit empty form. API-shaped.

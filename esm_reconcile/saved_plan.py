@@ -31,7 +31,7 @@ from pydantic import (
 
 from . import rules
 from .errors import EsmError
-from .live_state import LiveMapping
+from .model import LiveMapping
 from .plan import Action, Change
 
 KIND = "esm-saved-plan"
@@ -79,7 +79,6 @@ class SavedChange(_Strict):
     create_request: dict[str, JsonValue] | None
     update_request: dict[str, JsonValue] | None
     tag_changes: SavedTagChanges | None
-    enabled_after: bool | None
     warnings: list[str]
     wait_gone: list[MappingUuid]
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .loader import MAX_DEPTH, one_line
+from .errors import MAX_DEPTH, one_line
 
 
 def _whole(pattern: str) -> str:

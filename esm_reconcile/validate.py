@@ -7,7 +7,6 @@ Each error names file, line and field. Nothing here calls AWS.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,10 +14,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from . import rules
-from .errors import SpecError, SpecErrors
-from .functions import parse_function_ref
-from .loader import LoadedFile, dotted, load_file, one_line
-from .normalize import kind_of, source_label
+from .errors import SpecError, SpecErrors, one_line
+from .loader import LoadedFile, dotted, load_file
+from .model import DesiredMapping, Spec, SpecFile, kind_of, parse_arn, parse_function_ref
 from .rules import Kind
 from .spec import MappingSpec, SpecDocument, canonical_pattern, field_paths
 
@@ -32,47 +30,6 @@ KIND_NAMES = {
     Kind.MQ: "Amazon MQ",
     Kind.DOCUMENTDB: "DocumentDB",
 }
-
-
-@dataclass
-class DesiredMapping:
-    function: str  # the function reference as the spec names it
-    kind: Kind
-    settings: dict[str, Any]  # spec form, only what the spec sets (defaults section merged)
-    ignore_changes: tuple[str, ...]
-    file: str
-    line: int
-    index: int = 0
-    key_lines: dict[str, int] = field(default_factory=dict)  # dotted spec path -> line
-
-    @property
-    def source(self) -> str:
-        return source_label(self.settings)
-
-
-@dataclass
-class SpecFile:
-    path: str
-    region: str | None
-    account_id: str | None
-    profile: str | None = None
-    functions: dict[str, list[DesiredMapping]] = field(default_factory=dict)
-    function_lines: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass
-class Spec:
-    files: list[SpecFile]
-
-    @property
-    def functions(self) -> dict[str, list[DesiredMapping]]:
-        out: dict[str, list[DesiredMapping]] = {}
-        for f in self.files:
-            out.update(f.functions)
-        return out
-
-    def mappings(self) -> list[DesiredMapping]:
-        return [m for f in self.files for ms in f.functions.values() for m in ms]
 
 
 _PATTERN_HINTS = {
@@ -344,8 +301,8 @@ def region_errors(spec_file: SpecFile, region: str | None = None) -> list[SpecEr
 def _region_of_source(desired: DesiredMapping) -> str | None:
     """The region in the source's ARN; None for self-managed Kafka or an ARN without one."""
     arn = desired.settings.get("event_source_arn")
-    parsed = rules.parse_arn(arn) if arn else None
-    return (parsed or {}).get("region") or None
+    parsed = parse_arn(arn) if arn else None
+    return (parsed.region if parsed else None) or None
 
 
 def _salvage(item: Any) -> tuple[MappingSpec | None, set[str]]:
@@ -605,7 +562,7 @@ def check_mapping(s: dict[str, Any], now: datetime | None = None) -> list[tuple[
                 )
             )
         elif not target.startswith("kafka://"):
-            service = (rules.parse_arn(target) or {}).get("service")
+            service = getattr(parse_arn(target), "service", None)
             if service not in ("sqs", "sns", "s3"):
                 errors.append(
                     (

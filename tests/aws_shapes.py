@@ -23,7 +23,7 @@ import boto3
 from botocore.stub import Stubber
 
 from esm_reconcile.apply import Applier, ApplyResult
-from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.model import LiveMapping
 from esm_reconcile.plan import Change, Plan
 
 REGION = "us-east-1"

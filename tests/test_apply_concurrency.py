@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from esm_reconcile.apply import PROPAGATION_TIMEOUT, Applier, is_propagation_error
 from esm_reconcile.diff import reconcile_existing
-from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.model import LiveMapping
 from esm_reconcile.plan import Change, Plan
 
 ACCOUNT = "123456789012"

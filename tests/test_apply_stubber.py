@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from esm_reconcile.apply import ApplyResult
-from esm_reconcile.diff import ManagedFunction, diff
-from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.diff import diff
+from esm_reconcile.model import DesiredMapping, LiveMapping, ManagedFunction
 from esm_reconcile.plan import Change, FieldChange, Plan
 from esm_reconcile.rules import Kind
-from esm_reconcile.validate import DesiredMapping
 from tests.aws_shapes import (
     ACCOUNT,
     FN,
@@ -58,7 +57,6 @@ def create(source: str = QUEUE, *, wait_gone: list[str] | None = None, **request
         kind="sqs",
         fields=[FieldChange("event_source_arn", None, source)],
         create_request={"FunctionName": FN, "EventSourceArn": source, **request},
-        enabled_after=request.get("Enabled", True),
         wait_gone=wait_gone or [],
     )
 
@@ -74,7 +72,6 @@ def update(uuid: str, source: str = QUEUE, tags: dict | None = None, **request: 
         fields=[FieldChange("batch_size", 20, 10)],
         update_request={"UUID": uuid, **request} if request else None,
         tag_changes=tags,
-        enabled_after=request.get("Enabled", True),
     )
 
 
@@ -99,7 +96,6 @@ def replace(uuid: str, source: str = STREAM, position: str = "LATEST") -> Change
         kind="kinesis",
         fields=[FieldChange("starting_position", "TRIM_HORIZON", position, True)],
         create_request={"FunctionName": FN, "EventSourceArn": source, "StartingPosition": position},
-        enabled_after=True,
     )
 
 

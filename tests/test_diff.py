@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 import yaml
 
-from esm_reconcile.diff import ManagedFunction, diff
-from esm_reconcile.functions import parse_function_ref
-from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.diff import diff
+from esm_reconcile.model import DesiredMapping, LiveMapping, ManagedFunction, parse_function_ref
 from esm_reconcile.plan import FieldChange, Plan
-from esm_reconcile.validate import DesiredMapping, load_spec
+from esm_reconcile.validate import load_spec
 from tests.aws_shapes import (
     ACCOUNT,
     FN,
@@ -402,7 +401,6 @@ def test_disabled_live_vs_omitted_enabled_updates_to_enabled(tmp_path: Path, sta
     assert change.action == "update"
     assert change.fields == [FieldChange("enabled", False, True, False)]
     assert change.update_request == {"UUID": "u-sqs-1", "Enabled": True}
-    assert change.enabled_after is True
 
 
 @pytest.mark.parametrize("state", ["Enabled", "Enabling", "Creating", "Updating"])
@@ -415,7 +413,6 @@ def test_enabled_false_disables_enabled_mapping(tmp_path: Path) -> None:
     spec = {"orders-handler": [{"event_source_arn": QUEUE, "enabled": False}]}
     change = only(plan_for(tmp_path, spec, [sqs_live()]))
     assert change.update_request == {"UUID": "u-sqs-1", "Enabled": False}
-    assert change.enabled_after is False
 
 
 def test_enabled_false_matches_disabled_mapping(tmp_path: Path) -> None:
@@ -727,7 +724,6 @@ def test_create_request_and_shown_fields(tmp_path: Path) -> None:
     assert request["Tags"] == {"team": "orders"}
     (pattern,) = request["FilterCriteria"]["Filters"]
     assert json.loads(pattern["Pattern"]) == PATTERN
-    assert change.enabled_after is True
     assert all(f.before is None for f in change.fields)
     assert {"batch_size", "maximum_batching_window_in_seconds"} <= {f.name for f in change.fields}
     assert change.to_json()["uuid"] is None
@@ -737,7 +733,6 @@ def test_create_disabled_mapping(tmp_path: Path) -> None:
     spec = {"orders-handler": [{"event_source_arn": QUEUE, "enabled": False}]}
     change = only(plan_for(tmp_path, spec, []))
     assert change.create_request == {"FunctionName": FN, "EventSourceArn": QUEUE, "Enabled": False}
-    assert change.enabled_after is False
 
 
 # -- tags -----------------------------------------------------------------------------------------
@@ -893,6 +888,28 @@ def test_pure_modules_import_no_boto() -> None:
         "import sys\n"
         "import esm_reconcile.diff, esm_reconcile.normalize, esm_reconcile.plan\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_diff_plan_and_apply_depend_on_the_model_not_on_yaml_or_validation() -> None:
+    """The core takes a model, wherever it came from (a spec file, a saved plan, a library
+    caller): neither the YAML loader nor validation is imported, even indirectly."""
+    code = (
+        "import sys\n"
+        "import esm_reconcile.apply, esm_reconcile.diff, esm_reconcile.plan\n"
+        "print(sorted(m for m in sys.modules if m in "
+        "('esm_reconcile.loader', 'esm_reconcile.validate', 'yaml')))\n"
     )
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(

@@ -25,9 +25,8 @@ import pytest
 import yaml
 from botocore.validate import ParamValidator
 
-from esm_reconcile.diff import ManagedFunction, diff
-from esm_reconcile.functions import parse_function_ref
-from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.diff import diff
+from esm_reconcile.model import LiveMapping, ManagedFunction, parse_function_ref
 from esm_reconcile.plan import Plan
 from esm_reconcile.rules import Kind
 from esm_reconcile.schema import spec_schema

@@ -18,11 +18,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from esm_reconcile.diff import ManagedFunction, diff
+from esm_reconcile.diff import diff
 from esm_reconcile.errors import EsmError, SpecErrors
 from esm_reconcile.export import dump_yaml, export_mapping, export_spec, label_for
-from esm_reconcile.functions import parse_function_ref
-from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.model import LiveMapping, ManagedFunction, parse_function_ref
 from esm_reconcile.plan import Plan
 from esm_reconcile.spec import canonical_pattern
 from esm_reconcile.validate import load_spec

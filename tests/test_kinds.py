@@ -19,10 +19,9 @@ import pytest
 import yaml
 
 from esm_reconcile.apply import ApplyResult
-from esm_reconcile.diff import ManagedFunction, diff
+from esm_reconcile.diff import diff
 from esm_reconcile.errors import SpecErrors
-from esm_reconcile.functions import parse_function_ref
-from esm_reconcile.live_state import LiveMapping
+from esm_reconcile.model import LiveMapping, ManagedFunction, parse_function_ref
 from esm_reconcile.plan import Change, FieldChange, Plan
 from esm_reconcile.validate import load_spec
 from tests.aws_shapes import (

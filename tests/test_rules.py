@@ -7,7 +7,8 @@ import pytest
 from botocore.validate import ParamValidator
 
 from esm_reconcile import rules
-from esm_reconcile.rules import Kind, kind_of_arn
+from esm_reconcile.model import kind_of_arn
+from esm_reconcile.rules import Kind
 from esm_reconcile.spec import MappingSettings, field_paths, to_api
 
 FIELDS = set(MappingSettings.model_fields)

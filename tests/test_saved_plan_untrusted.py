@@ -26,8 +26,8 @@ from esm_reconcile import saved_plan
 from esm_reconcile.cli import main
 from esm_reconcile.diff import diff
 from esm_reconcile.errors import EsmError
-from esm_reconcile.live_state import LiveMapping
 from esm_reconcile.loader import load_text
+from esm_reconcile.model import LiveMapping
 from esm_reconcile.plan import Change
 from esm_reconcile.reconcile import (
     managed_functions,
@@ -609,8 +609,8 @@ DAMAGED: list[tuple[str, Callable[[World], bytes], str]] = [
     ),
     (
         "wrong type",
-        _json_edit(_set_change(1, "enabled_after", "yes")),
-        "changes[1].enabled_after: Input should be a valid boolean",
+        _json_edit(_set_change(1, "kind", 5)),
+        "changes[1].kind: Input should be a valid string",
     ),
     (
         "bad account",

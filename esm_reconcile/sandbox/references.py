@@ -1,7 +1,7 @@
 """What the specs name (function references, source ARNs), as the sandbox needs it.
 
 The one module of the sandbox that imports the package's parsers: the views here are built on
-`functions.parse_function_ref` and `rules.parse_arn`, never on a parser of their own.
+`model.parse_function_ref` and `model.parse_arn`, never on a parser of their own.
 """
 
 from __future__ import annotations
@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from esm_reconcile.errors import EsmError
-from esm_reconcile.functions import FunctionRef as _ParsedRef
-from esm_reconcile.functions import function_label
-from esm_reconcile.functions import parse_function_ref as _parse_function_ref
-from esm_reconcile.rules import parse_arn as _parse_arn
+from esm_reconcile.model import Arn, function_label, parse_arn
+from esm_reconcile.model import FunctionRef as _ParsedRef
+from esm_reconcile.model import parse_function_ref as _parse_function_ref
 
 __all__ = [
     "DEFAULT_ACCOUNT_ID",
@@ -53,14 +52,6 @@ class FunctionRef:
         return self.qualifier
 
 
-@dataclass(frozen=True)
-class Arn:
-    service: str
-    region: str
-    account: str
-    resource: str
-
-
 def _parsed_ref(ref: str) -> _ParsedRef:
     try:
         return _parse_function_ref(ref)
@@ -78,10 +69,7 @@ def function_ref(ref: str, default_region: str) -> FunctionRef:
 
 def source_arn(arn: str) -> Arn | None:
     """Split an ARN; None for anything that is not one (the spec validator reports those)."""
-    parts = _parse_arn(arn)
-    if parts is None:
-        return None
-    return Arn(parts["service"], parts["region"], parts["account"], parts["resource"])
+    return parse_arn(arn)
 
 
 def qualified_function_arn(requested: Any, region: str, account: str) -> str | None:
