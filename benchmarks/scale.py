@@ -271,8 +271,8 @@ def measure_size(n: int, path: str, url: str, args: dict[str, Any], conn: Connec
 def _measure_size(
     n: int, path: str, url: str, args: dict[str, Any], conn: Connection
 ) -> dict[str, Any]:
+    from esm_reconcile.app import plan_one_scope as plan_with_context
     from esm_reconcile.apply import Applier
-    from esm_reconcile.reconcile import plan_with_context
     from esm_reconcile.sandbox import sandbox_environ  # the sandbox's own env, not a copy
     from esm_reconcile.validate import load_spec
 
@@ -361,8 +361,8 @@ def measure_plan_rss(n: int, path: str, url: str, max_rps: float, conn: Connecti
 
 
 def _measure_plan_rss(n: int, path: str, url: str, max_rps: float) -> dict[str, Any]:
+    from esm_reconcile.app import plan_one_scope as plan_with_context
     from esm_reconcile.aws import connect
-    from esm_reconcile.reconcile import plan_with_context
     from esm_reconcile.render import render
     from esm_reconcile.sandbox import sandbox_environ
     from esm_reconcile.validate import load_spec
@@ -440,7 +440,7 @@ def live_responses(functions: list[Any]) -> Iterator[dict[str, Any]]:
 
 
 def managed_functions(spec: Any) -> list[Any]:
-    """What plan_with_context builds, without AWS: the ARN comes from the reference."""
+    """What app.plan_one_scope builds, without AWS: the ARN comes from the reference."""
     from esm_reconcile.model import ManagedFunction, parse_function_ref
 
     return [

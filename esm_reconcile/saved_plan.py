@@ -29,7 +29,6 @@ from pydantic import (
     field_validator,
 )
 
-from . import rules
 from .errors import EsmError
 from .model import LiveMapping
 from .plan import Action, Change
@@ -89,7 +88,7 @@ class SavedChange(_Strict):
         if action == "create" and uuid is not None:
             raise ValueError("a create has no uuid yet")
         if action in ("update", "replace", "delete") and not uuid:
-            raise ValueError(f"{_a(action)} needs the uuid of the mapping it changes")
+            raise ValueError(f"{with_article(action)} needs the uuid of the mapping it changes")
         return uuid
 
     @field_validator("create_request")
@@ -99,11 +98,11 @@ class SavedChange(_Strict):
     ) -> dict[str, Any] | None:
         action = info.data.get("action")
         if action in ("create", "replace") and request is None:
-            raise ValueError(f"{_a(action)} needs its create_request")
+            raise ValueError(f"{with_article(action)} needs its create_request")
         return request
 
 
-def _a(action: str) -> str:
+def with_article(action: str) -> str:
     return ("an " if action[0] in "aeiou" else "a ") + action
 
 
@@ -391,109 +390,3 @@ def shown(value: Any) -> str:
 def _one_line(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= 4 * SHOWN_CHARS else flat[: 4 * SHOWN_CHARS - 1] + "…"
-
-
-_ABSENT = object()
-
-
-def _first_difference(stored: Any, derived: Any, path: str) -> tuple[str, Any, Any] | None:
-    """Where two JSON values first differ, types included (true is not 1, 1 is not 1.0)."""
-    if type(stored) is not type(derived):
-        return path, stored, derived
-    if isinstance(stored, dict):
-        for key in sorted(stored.keys() | derived.keys()):
-            if key not in stored or key not in derived:
-                return f"{path}.{key}", stored.get(key, _ABSENT), derived.get(key, _ABSENT)
-            found = _first_difference(stored[key], derived[key], f"{path}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(stored, list):
-        for index in range(max(len(stored), len(derived))):
-            if index >= len(stored) or index >= len(derived):
-                return (
-                    f"{path}[{index}]",
-                    stored[index] if index < len(stored) else _ABSENT,
-                    derived[index] if index < len(derived) else _ABSENT,
-                )
-            found = _first_difference(stored[index], derived[index], f"{path}[{index}]")
-            if found:
-                return found
-        return None
-    return None if stored == derived else (path, stored, derived)
-
-
-def _described(value: Any) -> str:
-    return "nothing" if value is _ABSENT else shown(value)
-
-
-def changes_difference(stored: list[SavedChange], derived: list[Change]) -> str | None:
-    """The first way the stored changes differ from the re-derived ones, in words; None when
-    they are equal in every field (requests, uuid, tag changes and wait_gone included)."""
-    stored_json = [c.model_dump(mode="json") for c in stored]
-    derived_json = [saved_change(c) for c in derived]
-    for index in range(max(len(stored_json), len(derived_json))):
-        if index >= len(derived_json):
-            extra = stored_json[index]
-            return (
-                f"changes[{index}]: the file has {_a(extra['action'])} of "
-                f"{shown(extra['address'])} that the spec and observed state do not give"
-            )
-        if index >= len(stored_json):
-            missing = derived_json[index]
-            return (
-                f"changes[{index}]: the spec and observed state give {_a(missing['action'])} of "
-                f"{missing['address']} that the file does not have"
-            )
-        found = _first_difference(stored_json[index], derived_json[index], "")
-        if found:
-            path, in_file, given = found
-            return (
-                f"changes[{index}] ({derived_json[index]['address']}){path}: the file says "
-                f"{_described(in_file)}, the spec and observed state give {_described(given)}"
-            )
-    return None
-
-
-def _enabled(state: str) -> bool | None:
-    if state == "Updating":
-        return None  # unknowable mid-update; see diff.compare
-    return state in rules.ENABLED_STATES
-
-
-def moved(observed: list[ObservedMapping], live: list[LiveMapping]) -> list[str]:
-    """How the live mappings of the managed functions differ from what the saved plan observed;
-    empty when nothing moved. Mappings being deleted may finish meanwhile: not compared."""
-    then = {m.uuid: m for m in observed if m.state != "Deleting"}
-    now = {m.uuid: ObservedMapping.of(m) for m in live if m.state != "Deleting"}
-    reasons: list[str] = []
-    for uuid in sorted(now.keys() - then.keys()):
-        reasons.append(f"{now[uuid].function_arn}: mapping {uuid} appeared since the plan was made")
-    for uuid in sorted(then.keys() - now.keys()):
-        reasons.append(f"{then[uuid].function_arn}: mapping {uuid} is gone since the plan was made")
-    for uuid in sorted(then.keys() & now.keys()):
-        before, after = then[uuid], now[uuid]
-        if before.function_arn != after.function_arn:
-            reasons.append(
-                f"mapping {uuid}: function changed from {before.function_arn} to "
-                f"{after.function_arn}"
-            )
-        if before.esm_arn != after.esm_arn:
-            reasons.append(
-                f"mapping {uuid}: ARN changed from {_described(before.esm_arn)} to "
-                f"{_described(after.esm_arn)}"
-            )
-        enabled_then, enabled_now = _enabled(before.state), _enabled(after.state)
-        if None not in (enabled_then, enabled_now) and enabled_then != enabled_now:
-            reasons.append(f"mapping {uuid}: enabled changed from {enabled_then} to {enabled_now}")
-        if before.tags is not None and before.tags != after.tags:
-            reasons.append(
-                f"mapping {uuid}: tags changed from {shown(before.tags)} to {shown(after.tags)}"
-            )
-        for field in sorted(before.settings.keys() | after.settings.keys()):
-            was, now_is = before.settings.get(field), after.settings.get(field)
-            if _first_difference(was, now_is, "") is not None:
-                reasons.append(
-                    f"mapping {uuid}: {field} changed from {shown(was)} to {shown(now_is)}"
-                )
-    return reasons

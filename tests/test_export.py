@@ -546,9 +546,9 @@ def test_property_export_then_plan_is_no_changes(tmp_path: Path, live: list[Live
 
 
 def test_moto_round_trip_sqs_and_kinesis(moto_aws: None, seed: Any, tmp_path: Path) -> None:
+    from esm_reconcile.app import plan_one as make_plan
     from esm_reconcile.aws import connect
     from esm_reconcile.live import LiveReader
-    from esm_reconcile.reconcile import make_plan
 
     seeded = seed(functions=["orders-handler"], queues=["orders"], streams=["clicks"])
     lam = boto3.client("lambda", region_name=REGION)

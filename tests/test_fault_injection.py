@@ -20,11 +20,11 @@ import boto3
 import pytest
 import yaml
 
+from esm_reconcile import app
 from esm_reconcile.apply import Applier, ApplyResult
 from esm_reconcile.aws import connect
 from esm_reconcile.cli import main
 from esm_reconcile.plan import Plan
-from esm_reconcile.reconcile import make_plan
 from esm_reconcile.sandbox import sandbox
 from esm_reconcile.validate import load_spec
 from tests.faults import (
@@ -109,21 +109,19 @@ def outcomes(result: ApplyResult) -> list[tuple[str, str, str, str]]:
 
 
 class Esm:
-    """The library as the CLI drives it, on one connection, with test-speed polling."""
+    """The application layer on one connection, with test-speed polling."""
 
     def __init__(self) -> None:
         # The client-side limiter is not under test here; the injector does the throttling.
         self.aws = connect(region=REGION, max_rps=1000)
 
     def plan(self, path: Path) -> Plan:
-        return make_plan(load_spec([path]), self.aws)
+        return app.plan_one(app.load([path]), self.aws)
 
     def apply(self, path: Path, parallelism: int = 1) -> tuple[Plan, ApplyResult]:
         plan = self.plan(path)
-        applier = Applier(
-            self.aws.lambda_client, parallelism=parallelism, poll_start=0.02, poll_max=0.05
-        )
-        return plan, applier.apply(plan)
+        job = app.ApplyJob(plan, self.aws)
+        return plan, app.apply([job], parallelism=parallelism, poll_start=0.02, poll_max=0.05)
 
 
 # The big run: 5 functions, 42 queues and a Kinesis stream. Before: queues 0-29 at batch 5 and
@@ -546,12 +544,12 @@ def test_a_quota_below_max_rps_slows_the_client_and_apply_still_converges(
     with sandbox(list(functions), sources, REGION, quota_rps=4, response_log=log):
         spec = load_spec([spec_path])
         aws = connect(region=REGION, max_rps=20)
-        plan = make_plan(spec, aws)
+        plan = app.plan_one(spec, aws)
         result = Applier(aws.lambda_client, parallelism=6, poll_start=0.05, poll_max=0.2).apply(
             plan
         )
         assert result.ok, [o.message for o in result.outcomes]
         assert aws.limiter.throttled > 0 and aws.limiter.lowest_rate < 20
         assert len(by_identity(live_mappings())) == 12
-        assert not make_plan(spec, aws).has_changes
+        assert not app.plan_one(spec, aws).has_changes
     assert any(status == 429 for _, _, _, status in log)

@@ -17,10 +17,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from esm_reconcile.app import plan_one as make_plan
 from esm_reconcile.apply import Applier
 from esm_reconcile.aws import connect
 from esm_reconcile.plan import FieldChange, Plan
-from esm_reconcile.reconcile import make_plan
 from esm_reconcile.validate import load_spec
 
 REGION = "us-east-1"

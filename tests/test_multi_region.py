@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from esm_reconcile.errors import EsmError
-from esm_reconcile.reconcile import split_by_scope
+from esm_reconcile.ownership import split_by_scope
 from esm_reconcile.validate import load_spec
 from tests.test_workflow_cli import esm
 

@@ -28,15 +28,10 @@ from esm_reconcile.diff import diff
 from esm_reconcile.errors import EsmError
 from esm_reconcile.loader import load_text
 from esm_reconcile.model import LiveMapping
+from esm_reconcile.ownership import split_by_scope
 from esm_reconcile.plan import Change
-from esm_reconcile.reconcile import (
-    managed_functions,
-    plan_scopes_with_context,
-    rederived_plans,
-    saved_plan_text,
-    split_by_scope,
-    verified_plans,
-)
+from esm_reconcile.planning import ScopePlan, managed_functions, plan_scopes
+from esm_reconcile.saved_plan_check import rederived_plans, saved_plan_text, verified_plans
 from esm_reconcile.validate import load_spec, spec_from_loaded
 from tests.conftest import ACCOUNT, REGION, Seeded
 from tests.test_multi_region import seed_region
@@ -731,11 +726,11 @@ def test_a_spec_edited_while_planning_is_not_saved(world: World) -> None:
     spec = load_spec([world.spec])
     scopes = split_by_scope(spec, None, None, lambda profile: REGION)
     contexts = [aws_module.connect(region=REGION)]
-    planned = plan_scopes_with_context(scopes, contexts)
-    assert saved_plan.parse(saved_plan_text("p.plan", scopes, contexts, planned, ()).encode(), "p")
+    planned = plan_scopes(scopes, contexts)
+    assert saved_plan.parse(saved_plan_text("p.plan", planned, ()).encode(), "p")
     world.spec.write_text(world.spec.read_text().replace("batch_size: 5", "batch_size: 6"))
     with pytest.raises(EsmError, match=r"cannot save the plan: .*changes are not what"):
-        saved_plan_text("p.plan", scopes, contexts, planned, ())
+        saved_plan_text("p.plan", planned, ())
 
 
 def test_a_plan_too_large_to_load_is_not_written(
@@ -864,7 +859,7 @@ def test_read_backs_that_json_changes_re_derive_to_the_same_plan(tmp_path: Path)
     functions = managed_functions(spec, REGION, ACCOUNT, "aws")
     plan = diff(functions, live)
     assert [c.action for c in plan.changes] == ["update", "update"]
-    text = saved_plan_text("p.plan", scopes, [aws], [(plan, live, {})], ())
+    text = saved_plan_text("p.plan", [ScopePlan(scopes[0], aws, plan, live, functions)], ())
     (part,) = saved_plan.parse(text.encode(), "p.plan")
     (rederived,) = rederived_plans("p.plan", [part])
     assert [saved_plan.saved_change(c) for c in rederived.changes] == [

@@ -3,7 +3,7 @@ through Creating / Updating / Disabling / Deleting, carry AWS's defaults (BatchS
 FunctionResponseTypes []), and List pages (50 a page unless MaxItems says otherwise).
 
 The pipeline is the product's own: validate.load_spec → aws.connect (AWS_ENDPOINT_URL from the
-environment) → reconcile.make_plan → apply.Applier, and once the `esm` CLI as a subprocess.
+environment) → app.plan_one → apply.Applier, and once the `esm` CLI as a subprocess.
 What exists afterwards is read back with plain boto3 (conftest.LocalStackWorld).
 
 LocalStack quirks these tests live with (not AWS behaviour):
@@ -26,10 +26,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from esm_reconcile.app import plan_one as make_plan
 from esm_reconcile.apply import Applier, ApplyResult
 from esm_reconcile.aws import AwsContext, connect
 from esm_reconcile.plan import Plan
-from esm_reconcile.reconcile import make_plan
 from esm_reconcile.render import render
 from esm_reconcile.validate import load_spec
 

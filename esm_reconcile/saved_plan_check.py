@@ -1,272 +1,48 @@
-"""Glue for `plan`: spec + live state → Plan. The deciding is diff.diff's; this only gathers."""
+"""Saved plans as untrusted input: written with what they were derived from, checked by
+deriving them again.
+
+`esm apply FILE` never carries out what the file says to do. It derives the plan again, offline,
+from the spec text and the live state the file recorded, as `plan` derives it, and refuses the
+file when its stored changes differ in any field; then it checks that the credentials are for
+the recorded account and region and that no managed mapping moved since. So applying a saved
+plan never does anything that `esm apply -f` on the recorded spec would not do.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import saved_plan
+from . import rules, saved_plan
 from .aws import AwsContext, describe_error, error_code
-from .diff import diff
-from .errors import EsmError, SpecError, SpecErrors
+from .errors import EsmError, SpecErrors
 from .live import LiveReader
 from .loader import LoadedFile, load_text
-from .model import LiveMapping, ManagedFunction, function_of_address, parse_function_ref
-from .plan import Plan
-from .saved_plan import SavedScopePlan
-from .validate import Spec, SpecFile, region_errors, spec_from_loaded
+from .model import LiveMapping, ManagedFunction, Spec
+from .ownership import check_targets
+from .plan import Change, Plan
+from .planning import ScopePlan, derive_plan, managed_functions, mappings_with_managed_tags
+from .saved_plan import (
+    ObservedMapping,
+    SavedChange,
+    SavedScopePlan,
+    saved_change,
+    shown,
+    with_article,
+)
+from .validate import spec_from_loaded
 
 
-def check_account(spec: Spec, aws: AwsContext) -> None:
-    """The spec's account_id guard, before any mapping is read."""
-    account = aws.identity()["account"]
-    for spec_file in spec.files:
-        if spec_file.account_id and spec_file.account_id != account:
-            raise EsmError(
-                f"{spec_file.path}: account_id {spec_file.account_id} does not match the "
-                f"credentials' account {account}; refusing to run"
-            )
-
-
-def check_targets(spec: Spec, targets: tuple[str, ...]) -> None:
-    unknown = [t for t in targets if function_of_address(t) not in spec.functions]
-    if unknown:
-        raise EsmError(
-            "--target names no function of the spec: "
-            + ", ".join(unknown)
-            + " (use a function as the spec names it, or an address as the plan prints it)"
-        )
-
-
-def apply_targets(plan: Plan, spec: Spec, targets: tuple[str, ...], checked: bool = False) -> Plan:
-    """Keep only the changes a --target names: a function as the spec names it, or an address."""
-    if not checked:
-        check_targets(spec, targets)
-    plan.changes = [
-        c for c in plan.changes if c.address in targets or function_of_address(c.address) in targets
-    ]
-    plan.warnings.append(
-        "targeting is in effect (" + ", ".join(targets) + "): other changes are not shown "
-        "and will not be applied"
-    )
-    return plan
-
-
-def managed_functions(
-    spec: Spec, region: str, account: str, partition: str
-) -> list[ManagedFunction]:
-    """The spec's functions with the ARNs they resolve to in this region and account."""
-    return [
-        ManagedFunction(
-            label=ref,
-            arn=parse_function_ref(ref).arn(region, account, partition),
-            mappings=mappings,
-        )
-        for ref, mappings in spec.functions.items()
-    ]
-
-
-def mappings_with_managed_tags(
-    functions: list[ManagedFunction], live: list[LiveMapping]
-) -> list[LiveMapping]:
-    """The live mappings whose tags plan reads: those a desired mapping with `tags` matches."""
-    live_by_key = {(m.function_arn, m.source): m for m in live if m.state != "Deleting"}
-    found: list[LiveMapping] = []
-    for function in functions:
-        for desired in function.mappings:
-            match = live_by_key.get((function.arn, desired.source))
-            if match is not None and "tags" in desired.settings:
-                found.append(match)
-    return found
-
-
-def derive_plan(
-    spec: Spec,
-    functions: list[ManagedFunction],
-    live: list[LiveMapping],
-    targets: tuple[str, ...] = (),
-    checked: bool = False,
-) -> Plan:
-    """Spec and live state → the plan. `plan` and the check of a saved plan both derive it
-    here, so a rule added here holds for saved plans too."""
-    plan = diff(functions, live)
-    if targets:
-        apply_targets(plan, spec, targets, checked)
-    return plan
-
-
-def make_plan(
-    spec: Spec, aws: AwsContext, targets: tuple[str, ...] = (), checked: bool = False
-) -> Plan:
-    return plan_with_context(spec, aws, targets, checked)[0]
-
-
-def plan_with_context(
-    spec: Spec, aws: AwsContext, targets: tuple[str, ...] = (), checked: bool = False
-) -> tuple[Plan, list[LiveMapping], dict[str, str]]:
-    """The plan, the live mappings it was made from, and the managed functions (label → ARN)."""
-    check_account(spec, aws)
-    reader = LiveReader(aws)
-    identity = aws.identity()
-    functions = managed_functions(spec, aws.region, identity["account"], identity["partition"])
-    live = reader.mappings({f.arn for f in functions})
-
-    # Tags have their own API: read them only for mappings whose spec manages tags.
-    for mapping in mappings_with_managed_tags(functions, live):
-        reader.read_tags(mapping)
-
-    plan = derive_plan(spec, functions, live, targets, checked)
-    plan.region = aws.region
-    plan.account = aws.identity()["account"]
-
-    creating = sorted(
-        {
-            f.label
-            for f in functions
-            for c in plan.changes
-            if c.create_request and c.function_arn == f.arn
-        }
-    )
-    missing = reader.missing_functions(creating)
-    if missing:
-        raise EsmError(
-            "function does not exist in account "
-            f"{plan.account} region {plan.region}: " + ", ".join(missing)
-        )
-    return plan, live, {f.label: f.arn for f in functions}
-
-
-# -- several regions or accounts in one run ---------------------------------------------------
-
-
-@dataclass
-class Scope:
-    """The files of one run that go to one region with one set of credentials."""
-
-    region: str | None  # None: boto3 finds none; connect() says so
-    profile: str | None
-    spec: Spec
-
-    @property
-    def name(self) -> str:
-        return (self.region or "(no region)") + (
-            f" (profile {self.profile})" if self.profile else ""
-        )
-
-
-def split_by_scope(
-    spec: Spec,
-    region: str | None,
-    profile: str | None,
-    region_of_profile: Callable[[str | None], str | None],
-) -> list[Scope]:
-    """Group files by where they go: a file's own region and profile, else the command line's,
-    else the AWS config's (`region_of_profile`, no API call)."""
-    grouped: dict[tuple[str | None, str | None], list[SpecFile]] = {}
-    misplaced: list[SpecError] = []
-    for spec_file in spec.files:
-        file_profile = spec_file.profile or profile
-        file_region = spec_file.region or region or region_of_profile(file_profile)
-        grouped.setdefault((file_region, file_profile), []).append(spec_file)
-        if not spec_file.region:
-            # Offline validation could not know where this file goes; now it is known.
-            misplaced += region_errors(spec_file, file_region)
-    if misplaced:
-        raise SpecErrors(misplaced)
-    scopes = [Scope(r, p, Spec(files)) for (r, p), files in grouped.items()]
-    _check_owners(scopes)
-    return scopes
-
-
-def _check_owners(scopes: list[Scope]) -> None:
-    """Two files of one region (once regions are resolved) managing one function would fight."""
-    owners: dict[tuple[str | None, str | None, str], str] = {}
-    for scope in scopes:
-        for spec_file in scope.spec.files:
-            for function in spec_file.functions:
-                key = (scope.region, scope.profile, function)
-                first = owners.setdefault(key, spec_file.path)
-                if first != spec_file.path:
-                    raise EsmError(
-                        f"{spec_file.path}: function {function} in {scope.name} is also managed "
-                        f"by {first}; one file must own it"
-                    )
-
-
-def check_one_owner(scopes: list[Scope], contexts: list[AwsContext]) -> None:
-    """One owner per function, by the ARN it resolves to: `orders` and its full ARN are one
-    function, and two profiles may reach one account. Two owners would delete each other's
-    mappings on every apply."""
-    owners: dict[str, tuple[str, str]] = {}  # function ARN -> (label, where)
-    for scope, aws in zip(scopes, contexts, strict=True):
-        identity = aws.identity()
-        for spec_file in scope.spec.files:
-            for label in spec_file.functions:
-                arn = parse_function_ref(label).arn(
-                    aws.region, identity["account"], identity["partition"]
-                )
-                where = f"{spec_file.path} ({scope.name})"
-                first = owners.setdefault(arn, (label, where))
-                if first != (label, where):
-                    raise EsmError(
-                        f"function {arn} is managed as {first[0]} in {first[1]} and as {label} "
-                        f"in {where}; one file must own it, under one name"
-                    )
-
-
-def plan_scopes(
-    scopes: list[Scope], contexts: list[AwsContext], targets: tuple[str, ...] = ()
-) -> list[Plan]:
-    return [plan for plan, _, _ in plan_scopes_with_context(scopes, contexts, targets)]
-
-
-def plan_scopes_with_context(
-    scopes: list[Scope], contexts: list[AwsContext], targets: tuple[str, ...] = ()
-) -> list[tuple[Plan, list[LiveMapping], dict[str, str]]]:
-    """Plan every scope, concurrently: each has its own clients and rate limit."""
-    if targets:
-        check_targets(Spec([f for s in scopes for f in s.spec.files]), targets)
-    check_one_owner(scopes, contexts)
-    if len(scopes) == 1:
-        return [plan_with_context(scopes[0].spec, contexts[0], targets, checked=True)]
-    with ThreadPoolExecutor(max_workers=len(scopes), thread_name_prefix="esm-plan") as pool:
-        futures = [
-            pool.submit(plan_with_context, scope.spec, aws, targets, True)
-            for scope, aws in zip(scopes, contexts, strict=True)
-        ]
-        return [f.result() for f in futures]
-
-
-def merge_plans(plans: list[Plan]) -> Plan:
-    """One plan to show for several regions: changes in scope order, warnings named by region."""
-    if len(plans) == 1:
-        return plans[0]
-    merged = Plan(region=None, account=None)
-    for plan in plans:
-        merged.changes.extend(plan.changes)
-        merged.warnings.extend(f"{plan.region}: {w}" for w in plan.warnings)
-    return merged
-
-
-# -- saved plans: written with what they were derived from, checked by deriving again ---------
-
-
-def saved_plan_text(
-    out: str,
-    scopes: list[Scope],
-    contexts: list[AwsContext],
-    planned: list[tuple[Plan, list[LiveMapping], dict[str, str]]],
-    targets: tuple[str, ...],
-) -> str:
+def saved_plan_text(out: str, planned: list[ScopePlan], targets: tuple[str, ...]) -> str:
     """What `plan --out` writes: each scope's plan with its spec files' text and every live
     mapping of its managed functions. Uses the identities looked up while planning (no AWS
     call). Refuses (EsmError) to write a plan that `apply` would refuse."""
     parts = []
-    for scope, aws, (plan, live, _managed) in zip(scopes, contexts, planned, strict=True):
+    for scope_plan in planned:
+        scope, aws, plan, live = scope_plan.scope, scope_plan.aws, scope_plan.plan, scope_plan.live
         identity = aws.identity()
         parts.append(
             saved_plan.record(
@@ -430,7 +206,7 @@ def _rederived(
     live = [observed.to_live() for observed in part.observed_mappings]
     _check_observation(source, part, functions, live, prefix)
     try:
-        plan = derive_plan(spec, functions, live, tuple(part.targets), checked=True)
+        plan = derive_plan(functions, live, tuple(part.targets))
     except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
         # diff reads settings in the shapes LiveMapping.from_response gives; esm never writes
         # others (saved_plan_text checks each file it writes), so these were edited.
@@ -438,7 +214,7 @@ def _rederived(
             source, f"{prefix}observed_mappings", f"settings not in the form esm records ({exc})"
         ) from None
     plan.region, plan.account = part.region, part.account
-    difference = saved_plan.changes_difference(part.changes, plan.changes)
+    difference = changes_difference(part.changes, plan.changes)
     if difference:
         raise EsmError(
             f"{source}: the saved plan's changes are not what its spec and observed state give "
@@ -494,7 +270,7 @@ def _moved_since(
         then = recorded.get(mapping.uuid)
         if then is not None and then.tags is not None and mapping.state != "Deleting":
             reader.read_tags(mapping)
-    reasons = saved_plan.moved(part.observed_mappings, live)
+    reasons = moved(part.observed_mappings, live)
     # A mapping recorded as being deleted is one a create waits for. If it is not among the
     # managed functions' mappings now, it must be gone, not another function's.
     listed = {m.uuid for m in live}
@@ -518,3 +294,111 @@ def _mapping_if_any(aws: AwsContext, uuid: str) -> dict | None:
         raise describe_error(f"mapping {uuid}", exc) from None
     except BotoCoreError as exc:
         raise describe_error(f"mapping {uuid}", exc) from None
+
+
+# -- comparing ------------------------------------------------------------------------------
+
+_ABSENT = object()
+
+
+def _first_difference(stored: Any, derived: Any, path: str) -> tuple[str, Any, Any] | None:
+    """Where two JSON values first differ, types included (true is not 1, 1 is not 1.0)."""
+    if type(stored) is not type(derived):
+        return path, stored, derived
+    if isinstance(stored, dict):
+        for key in sorted(stored.keys() | derived.keys()):
+            if key not in stored or key not in derived:
+                return f"{path}.{key}", stored.get(key, _ABSENT), derived.get(key, _ABSENT)
+            found = _first_difference(stored[key], derived[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(stored, list):
+        for index in range(max(len(stored), len(derived))):
+            if index >= len(stored) or index >= len(derived):
+                return (
+                    f"{path}[{index}]",
+                    stored[index] if index < len(stored) else _ABSENT,
+                    derived[index] if index < len(derived) else _ABSENT,
+                )
+            found = _first_difference(stored[index], derived[index], f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    return None if stored == derived else (path, stored, derived)
+
+
+def _described(value: Any) -> str:
+    return "nothing" if value is _ABSENT else shown(value)
+
+
+def changes_difference(stored: list[SavedChange], derived: list[Change]) -> str | None:
+    """The first way the stored changes differ from the re-derived ones, in words; None when
+    they are equal in every field (requests, uuid, tag changes and wait_gone included)."""
+    stored_json = [c.model_dump(mode="json") for c in stored]
+    derived_json = [saved_change(c) for c in derived]
+    for index in range(max(len(stored_json), len(derived_json))):
+        if index >= len(derived_json):
+            extra = stored_json[index]
+            return (
+                f"changes[{index}]: the file has {with_article(extra['action'])} of "
+                f"{shown(extra['address'])} that the spec and observed state do not give"
+            )
+        if index >= len(stored_json):
+            missing = derived_json[index]
+            return (
+                f"changes[{index}]: the spec and observed state give {with_article(missing['action'])} of "
+                f"{missing['address']} that the file does not have"
+            )
+        found = _first_difference(stored_json[index], derived_json[index], "")
+        if found:
+            path, in_file, given = found
+            return (
+                f"changes[{index}] ({derived_json[index]['address']}){path}: the file says "
+                f"{_described(in_file)}, the spec and observed state give {_described(given)}"
+            )
+    return None
+
+
+def _enabled(state: str) -> bool | None:
+    if state == "Updating":
+        return None  # unknowable mid-update; see diff.compare
+    return state in rules.ENABLED_STATES
+
+
+def moved(observed: list[ObservedMapping], live: list[LiveMapping]) -> list[str]:
+    """How the live mappings of the managed functions differ from what the saved plan observed;
+    empty when nothing moved. Mappings being deleted may finish meanwhile: not compared."""
+    then = {m.uuid: m for m in observed if m.state != "Deleting"}
+    now = {m.uuid: ObservedMapping.of(m) for m in live if m.state != "Deleting"}
+    reasons: list[str] = []
+    for uuid in sorted(now.keys() - then.keys()):
+        reasons.append(f"{now[uuid].function_arn}: mapping {uuid} appeared since the plan was made")
+    for uuid in sorted(then.keys() - now.keys()):
+        reasons.append(f"{then[uuid].function_arn}: mapping {uuid} is gone since the plan was made")
+    for uuid in sorted(then.keys() & now.keys()):
+        before, after = then[uuid], now[uuid]
+        if before.function_arn != after.function_arn:
+            reasons.append(
+                f"mapping {uuid}: function changed from {before.function_arn} to "
+                f"{after.function_arn}"
+            )
+        if before.esm_arn != after.esm_arn:
+            reasons.append(
+                f"mapping {uuid}: ARN changed from {_described(before.esm_arn)} to "
+                f"{_described(after.esm_arn)}"
+            )
+        enabled_then, enabled_now = _enabled(before.state), _enabled(after.state)
+        if None not in (enabled_then, enabled_now) and enabled_then != enabled_now:
+            reasons.append(f"mapping {uuid}: enabled changed from {enabled_then} to {enabled_now}")
+        if before.tags is not None and before.tags != after.tags:
+            reasons.append(
+                f"mapping {uuid}: tags changed from {shown(before.tags)} to {shown(after.tags)}"
+            )
+        for field in sorted(before.settings.keys() | after.settings.keys()):
+            was, now_is = before.settings.get(field), after.settings.get(field)
+            if _first_difference(was, now_is, "") is not None:
+                reasons.append(
+                    f"mapping {uuid}: {field} changed from {shown(was)} to {shown(now_is)}"
+                )
+    return reasons

@@ -1,0 +1,143 @@
+"""Spec + live state → a Plan per scope (region and credentials). The deciding is diff.diff's;
+this gathers what it needs (the account guard, the live mappings, tags where managed, which new
+mappings' functions exist) and runs the scopes of one run concurrently."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from .aws import AwsContext
+from .diff import diff
+from .errors import EsmError
+from .live import LiveReader
+from .model import LiveMapping, ManagedFunction, Spec, parse_function_ref
+from .ownership import Scope, apply_targets, check_one_owner, check_targets
+from .plan import Plan
+
+
+@dataclass
+class ScopePlan:
+    """One scope's plan with what it was made from (a saved plan records these)."""
+
+    scope: Scope
+    aws: AwsContext
+    plan: Plan
+    live: list[LiveMapping]
+    functions: list[ManagedFunction]
+
+
+def check_account(spec: Spec, aws: AwsContext) -> None:
+    """The spec's account_id guard, before any mapping is read."""
+    account = aws.identity()["account"]
+    for spec_file in spec.files:
+        if spec_file.account_id and spec_file.account_id != account:
+            raise EsmError(
+                f"{spec_file.path}: account_id {spec_file.account_id} does not match the "
+                f"credentials' account {account}; refusing to run"
+            )
+
+
+def managed_functions(
+    spec: Spec, region: str, account: str, partition: str
+) -> list[ManagedFunction]:
+    """The spec's functions with the ARNs they resolve to in this region and account."""
+    return [
+        ManagedFunction(
+            label=ref,
+            arn=parse_function_ref(ref).arn(region, account, partition),
+            mappings=mappings,
+        )
+        for ref, mappings in spec.functions.items()
+    ]
+
+
+def mappings_with_managed_tags(
+    functions: list[ManagedFunction], live: list[LiveMapping]
+) -> list[LiveMapping]:
+    """The live mappings whose tags plan reads: those a desired mapping with `tags` matches."""
+    live_by_key = {(m.function_arn, m.source): m for m in live if m.state != "Deleting"}
+    found: list[LiveMapping] = []
+    for function in functions:
+        for desired in function.mappings:
+            match = live_by_key.get((function.arn, desired.source))
+            if match is not None and "tags" in desired.settings:
+                found.append(match)
+    return found
+
+
+def derive_plan(
+    functions: list[ManagedFunction], live: list[LiveMapping], targets: tuple[str, ...] = ()
+) -> Plan:
+    """Spec and live state → the plan. `plan` and the check of a saved plan both derive it
+    here, so a rule added here holds for saved plans too."""
+    plan = diff(functions, live)
+    if targets:
+        apply_targets(plan, targets)
+    return plan
+
+
+def plan_scope(scope: Scope, aws: AwsContext, targets: tuple[str, ...] = ()) -> ScopePlan:
+    """Read one scope's live state and plan it. `targets` were checked (check_targets)."""
+    spec = scope.spec
+    check_account(spec, aws)
+    reader = LiveReader(aws)
+    identity = aws.identity()
+    functions = managed_functions(spec, aws.region, identity["account"], identity["partition"])
+    live = reader.mappings({f.arn for f in functions})
+
+    # Tags have their own API: read them only for mappings whose spec manages tags.
+    for mapping in mappings_with_managed_tags(functions, live):
+        reader.read_tags(mapping)
+
+    plan = derive_plan(functions, live, targets)
+    plan.region = aws.region
+    plan.account = identity["account"]
+
+    creating = sorted(
+        {
+            f.label
+            for f in functions
+            for c in plan.changes
+            if c.create_request and c.function_arn == f.arn
+        }
+    )
+    missing = reader.missing_functions(creating)
+    if missing:
+        raise EsmError(
+            "function does not exist in account "
+            f"{plan.account} region {plan.region}: " + ", ".join(missing)
+        )
+    return ScopePlan(scope, aws, plan, live, functions)
+
+
+def plan_scopes(
+    scopes: list[Scope], contexts: list[AwsContext], targets: tuple[str, ...] = ()
+) -> list[ScopePlan]:
+    """Plan every scope, concurrently: each has its own clients and rate limit."""
+    if targets:
+        check_targets(Spec([f for s in scopes for f in s.spec.files]), targets)
+    resolved = []
+    for scope, aws in zip(scopes, contexts, strict=True):
+        identity = aws.identity()
+        resolved.append((scope, aws.region, identity["account"], identity["partition"]))
+    check_one_owner(resolved)
+    if len(scopes) == 1:
+        return [plan_scope(scopes[0], contexts[0], targets)]
+    with ThreadPoolExecutor(max_workers=len(scopes), thread_name_prefix="esm-plan") as pool:
+        futures = [
+            pool.submit(plan_scope, scope, aws, targets)
+            for scope, aws in zip(scopes, contexts, strict=True)
+        ]
+        return [f.result() for f in futures]
+
+
+def merge_plans(plans: list[Plan]) -> Plan:
+    """One plan to show for several regions: changes in scope order, warnings named by region."""
+    if len(plans) == 1:
+        return plans[0]
+    merged = Plan(region=None, account=None)
+    for plan in plans:
+        merged.changes.extend(plan.changes)
+        merged.warnings.extend(f"{plan.region}: {w}" for w in plan.warnings)
+    return merged
