@@ -317,6 +317,14 @@ def export(functions: Sequence[str], all_functions: bool, settings: Settings) ->
     )
     reader = LiveReader(context)
     account = context.identity()["account"]
+    for ref in functions:
+        parsed = parse_function_ref(ref)
+        if parsed.region not in (None, context.region) or parsed.account not in (None, account):
+            # Mappings live in their function's region and account: these are not read here.
+            raise EsmError(
+                f"--function {ref} is not in account {account} region {context.region}; "
+                "export it with that function's region and credentials"
+            )
     labels = {reader.function_arn(ref): ref for ref in functions}
     missing = reader.missing_functions(list(functions))
     if missing:

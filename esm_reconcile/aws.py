@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
 
@@ -223,6 +224,51 @@ def answer_problem(operation: str, parsed: dict[str, Any]) -> str | None:
     return None
 
 
+_SHAPE_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "integer": int,
+    "long": int,
+    "boolean": bool,
+    "float": (int, float),
+    "double": (int, float),
+    "timestamp": datetime,
+    "blob": (bytes, bytearray),
+    "list": list,
+    "map": dict,
+    "structure": dict,
+}
+
+
+def shape_problem(shape: Any, value: Any, path: str = "") -> str | None:
+    """Where a parsed answer is not of its model's types (botocore passes JSON strings,
+    booleans and nested values through as sent), or None. Only members the model knows are
+    looked at; the answer's own depth is bounded by the model's."""
+    if shape is None:
+        return None
+    kind = shape.type_name
+    expected = _SHAPE_TYPES.get(kind)
+    wrong_int = kind in ("integer", "long") and isinstance(value, bool)
+    if (expected is not None and not isinstance(value, expected)) or wrong_int:
+        return f"{path or 'the answer'} is a {type(value).__name__}, not a {kind}"
+    if kind == "structure":
+        inner = [
+            (member, value[name], f"{path}.{name}" if path else name)
+            for name, member in shape.members.items()
+            if name in value
+        ]
+    elif kind == "list":
+        inner = [(shape.member, item, f"{path}[{i}]") for i, item in enumerate(value)]
+    elif kind == "map":
+        inner = [(shape.value, item, f"{path}.{key}") for key, item in value.items()]
+    else:
+        return None
+    for member, item, where in inner:
+        found = shape_problem(member, item, where)
+        if found:
+            return found
+    return None
+
+
 def _local_name(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]  # "{namespace}Name" -> "Name"
 
@@ -320,7 +366,7 @@ class AnswerGuard:
         detail = parsed.pop(_FOREIGN_KEY, None)
         status = getattr(http_response, "status_code", 0) or 0
         if detail is None and status < 300:
-            why = answer_problem(model.name, parsed)
+            why = answer_problem(model.name, parsed) or shape_problem(model.output_shape, parsed)
             if why is not None:
                 content_type = _header(getattr(http_response, "headers", None), "content-type")
                 detail = self.detail(status, content_type, why)
@@ -329,9 +375,12 @@ class AnswerGuard:
 
     def after_call_error(self, exception: Exception, event_name: str = "", **_: Any) -> None:
         """Whatever before_parse let through and botocore still could not parse."""
-        if isinstance(exception, ResponseParserError):
+        # botocore's parsers raise plain ValueError/TypeError/AttributeError on JSON of the
+        # wrong types ("BatchSize": "x", "Topics": 5, a bad timestamp).
+        if isinstance(exception, ResponseParserError | ValueError | TypeError | AttributeError):
             operation = event_name.rsplit(".", 1)[-1]
-            raise self.refusal(operation, "an answer botocore cannot parse") from exception
+            detail = f"an answer botocore cannot parse ({type(exception).__name__}: {exception})"
+            raise self.refusal(operation, detail[:300]) from exception
 
 
 def guard_answers(client: Any) -> None:

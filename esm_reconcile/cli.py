@@ -40,7 +40,8 @@ class SpecPath(click.Path):
 
 
 def _notify(message: str) -> None:
-    click.echo(message, err=True)
+    # Progress names addresses and sources taken from specs and endpoints: escape them.
+    click.echo(terminal_safe(message), err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "ESM"})
@@ -163,7 +164,7 @@ def plan(
     _show(run.plan, fmt, opts)
     if out:
         app.write_file(out, app.saved_plan_text(run, out))
-        click.echo(f"Saved the plan to {out}; apply it with: esm apply {out}", err=True)
+        _notify(f"Saved the plan to {out}; apply it with: esm apply {out}")
     _step_summary(run.plan)
     if detailed_exitcode and run.plan.has_changes:
         sys.exit(2)
@@ -299,7 +300,7 @@ def export(
     exported = app.export(functions, all_functions, opts.settings)
     if output:
         app.write_file(output, exported.text)
-        click.echo(f"Wrote {exported.mappings} mapping(s) to {output}", err=True)
+        _notify(f"Wrote {exported.mappings} mapping(s) to {output}")
     else:
         click.echo(exported.text, nl=False)
 
@@ -349,6 +350,7 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except click.ClickException as exc:
+        exc.message = terminal_safe(exc.message)  # usage errors quote what was typed
         exc.show()
         sys.exit(1)
     except SpecErrors as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from .render import terminal_safe
+
 STEP_SUMMARY_LIMIT = 1024 * 1024  # bytes; GitHub drops a step's whole summary beyond 1 MiB
 TOO_LONG_NOTE = "(plan too long for the step summary; see the log)"
 
@@ -32,7 +34,8 @@ def error_annotation(file: str, line: int | None, message: str, title: str | Non
     if title:
         properties.append(f"title={_escape_property(title)}")
     joined = " " + ",".join(properties) if properties else ""
-    return f"::error{joined}::{_escape_data(message)}"
+    # A log viewer is a terminal too: no escape sequence from a file name or message.
+    return terminal_safe(f"::error{joined}::{_escape_data(message)}")
 
 
 def append_step_summary(markdown: str) -> str | None:
@@ -62,7 +65,9 @@ def append_step_summary(markdown: str) -> str | None:
             )
     try:
         # backslashreplace: a lone surrogate must not make the write itself fail.
-        with open(path, "a", encoding="utf-8", errors="backslashreplace") as summary:
+        # O_NONBLOCK: a FIFO nobody reads fails at once (ENXIO) instead of hanging the run.
+        descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
+        with open(descriptor, "a", encoding="utf-8", errors="backslashreplace") as summary:
             summary.write(text)
     except OSError as exc:
         reason = exc.strerror or str(exc)

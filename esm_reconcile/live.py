@@ -7,7 +7,9 @@ A Get is made only where List hides data: filters encrypted with a KMS key.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -16,8 +18,23 @@ from .errors import EsmError
 from .model import LiveMapping, parse_function_ref
 
 PAGE_SIZE = 100
+# 1,000,000 mappings at 100 a page: past any real region. An endpoint that hands out a new
+# marker on every page would otherwise be listed forever.
+MAX_PAGES = 10_000
 FUNCTIONS_PAGE_SIZE = 50  # ListFunctions' most per page
 LIST_FUNCTIONS_MIN = 3  # for fewer functions, one GetFunction each is no dearer
+
+
+def mapping_pages(client: Any) -> Iterator[dict[str, Any]]:
+    """Every page of one unfiltered ListEventSourceMappings, at most MAX_PAGES."""
+    paginator = client.get_paginator("list_event_source_mappings")
+    for count, page in enumerate(paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE})):
+        if count == MAX_PAGES:
+            raise EsmError(
+                f"the Lambda endpoint {client.meta.endpoint_url} is still paging "
+                f"ListEventSourceMappings after {MAX_PAGES} pages; refusing to go on"
+            )
+        yield page
 
 
 class LiveReader:
@@ -97,8 +114,7 @@ class LiveReader:
         """Live mappings of these functions, or of all (None); all pages of one unfiltered List."""
         found: list[LiveMapping] = []
         try:
-            paginator = self.client.get_paginator("list_event_source_mappings")
-            for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
+            for page in mapping_pages(self.client):
                 for item in page.get("EventSourceMappings", []):
                     if function_arns is not None and item.get("FunctionArn") not in function_arns:
                         continue

@@ -204,8 +204,8 @@ def _rederived(
     _check_recorded_scope(source, part, spec, prefix)
     functions = managed_functions(spec, part.region, part.account, part.partition)
     live = [observed.to_live() for observed in part.observed_mappings]
-    _check_observation(source, part, functions, live, prefix)
     try:
+        _check_observation(source, part, functions, live, prefix)
         plan = derive_plan(functions, live, tuple(part.targets))
     except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
         # diff reads settings in the shapes LiveMapping.from_response gives; esm never writes

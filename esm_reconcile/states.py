@@ -22,7 +22,7 @@ from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from . import rules
 from .aws import THROTTLING_CODES, error_code
-from .live import PAGE_SIZE
+from .live import mapping_pages
 
 SWEEP_MIN_WAITERS = 4  # below this, Gets are as cheap and fresher
 # A sweep of P pages is reused by everyone for P * this many seconds, so sweeping stays under
@@ -104,8 +104,7 @@ class StateReader:
                 started = self.clock()
                 snapshot: dict[str, dict[str, Any]] = {}
                 pages = 0
-                paginator = self.client.get_paginator("list_event_source_mappings")
-                for page in paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE}):
+                for page in mapping_pages(self.client):
                     pages += 1
                     for item in page.get("EventSourceMappings", []):
                         snapshot[item["UUID"]] = item

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from esm_reconcile import aws
-from esm_reconcile.cli import main
+from tests.cli_runner import CliResult, run_esm
 
 ACCOUNT = "123456789012"  # moto's
 FUNCTION = "orders"
@@ -112,7 +112,10 @@ class FakeEndpoint:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # A short poll: shutdown() waits for it, 0.5 s by default, at every test's end.
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -154,25 +157,16 @@ def fast_failures(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aws, "READ_TIMEOUT", 1)
 
 
-def run_esm(capsys: pytest.CaptureFixture[str], *args: str | Path) -> tuple[int, str, str]:
-    """`esm ARGS` in this process: (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main(["--max-rps", "100", *map(str, args)])
-    except SystemExit as exited:
-        code = int(exited.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+def esm_against(endpoint: str, *args: str | Path, lambda_endpoint: str | None = None) -> CliResult:
+    """`esm ARGS` with every AWS endpoint at `endpoint`, or Lambda's alone at `lambda_endpoint`."""
+    env = {"AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint} if lambda_endpoint else {}
+    return run_esm("--max-rps", "100", *args, endpoint=endpoint, env=env)
 
 
-def the_error_line(code: int, out: str, err: str) -> str:
-    """The one line an error must be: exit 1, no traceback, nothing else said."""
-    assert code == 1, (out, err)
-    assert "Traceback" not in out + err
-    lines = [line for line in (out + err).splitlines() if line.strip()]
-    assert len(lines) == 1, lines
-    assert lines[0].startswith("Error: "), lines
-    return lines[0]
+def the_error_line(result: CliResult) -> str:
+    """The one line an error must be: exit 1, nothing else said, on stdout either."""
+    assert not result.out.strip(), result.out
+    return result.error_line()
 
 
 # -- only the Lambda endpoint is wrong (STS answers from moto) ----------------------------------
@@ -194,15 +188,10 @@ def test_plan_refuses_a_lambda_endpoint_that_is_not_lambda(
     says: str,
     endpoint: Callable[..., FakeEndpoint],
     moto_server: str,
-    monkeypatch: pytest.MonkeyPatch,
     spec: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     fake = endpoint(answer)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake.url)
-
-    line = the_error_line(*run_esm(capsys, "plan", "-f", spec))
+    line = the_error_line(esm_against(moto_server, "plan", "-f", spec, lambda_endpoint=fake.url))
 
     assert (
         f"the Lambda endpoint {fake.url} answered ListEventSourceMappings with something that "
@@ -215,16 +204,13 @@ def test_plan_refuses_a_lambda_endpoint_that_is_not_lambda(
 def test_apply_stops_at_the_plan_and_writes_nothing(
     endpoint: Callable[..., FakeEndpoint],
     moto_server: str,
-    monkeypatch: pytest.MonkeyPatch,
     spec: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """The reported failure: a wrong Lambda endpoint read as "0 mappings" planned creates."""
     fake = endpoint(HTML)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake.url)
-
-    line = the_error_line(*run_esm(capsys, "apply", "--auto-approve", "-f", spec))
+    line = the_error_line(
+        esm_against(moto_server, "apply", "--auto-approve", "-f", spec, lambda_endpoint=fake.url)
+    )
 
     assert f"the Lambda endpoint {fake.url} answered ListEventSourceMappings" in line
     assert not fake.writes()
@@ -233,9 +219,7 @@ def test_apply_stops_at_the_plan_and_writes_nothing(
 def test_a_create_answered_without_a_uuid_fails_that_change_once_without_a_traceback(
     endpoint: Callable[..., FakeEndpoint],
     moto_server: str,
-    monkeypatch: pytest.MonkeyPatch,
     spec: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Reads that look right, then a create answered with a transition state and no UUID (the
     old `KeyError: 'UUID'`): that change fails with words naming the endpoint, and the create
@@ -246,15 +230,14 @@ def test_a_create_answered_without_a_uuid_fails_that_change_once_without_a_trace
         get_function=A_FUNCTION,
         create=Answer(status=202, body=b'{"State": "Creating"}'),
     )
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake.url)
+    result = esm_against(
+        moto_server, "apply", "--auto-approve", "-f", spec, lambda_endpoint=fake.url
+    )
 
-    code, out, err = run_esm(capsys, "apply", "--auto-approve", "-f", spec)
-
-    assert code == 1, (out, err)
-    assert "Traceback" not in out + err
-    failed = [line.strip() for line in out.splitlines() if line.strip().startswith("failed:")]
-    assert len(failed) == 1, out
+    assert result.code == 1, result.output
+    lines = [line.strip() for line in result.out.splitlines()]
+    failed = [line for line in lines if line.startswith("failed:")]
+    assert len(failed) == 1, result.out
     assert failed[0].startswith(f"failed: {FUNCTION}[{QUEUE}] (create):")
     assert (
         f"the Lambda endpoint {fake.url} answered CreateEventSourceMapping with something that "
@@ -266,14 +249,11 @@ def test_a_create_answered_without_a_uuid_fails_that_change_once_without_a_trace
 def test_export_refuses_a_lambda_endpoint_that_is_not_lambda(
     endpoint: Callable[..., FakeEndpoint],
     moto_server: str,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     fake = endpoint(HTML)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", fake.url)
-
-    line = the_error_line(*run_esm(capsys, "export", "--function", FUNCTION))
+    line = the_error_line(
+        esm_against(moto_server, "export", "--function", FUNCTION, lambda_endpoint=fake.url)
+    )
 
     assert f"the Lambda endpoint {fake.url} answered " in line
     assert "not a Lambda answer (HTTP 200, text/html, not JSON)" in line
@@ -299,15 +279,10 @@ def test_an_sts_endpoint_that_is_not_sts_is_named(
     says: str,
     command: tuple[str, ...],
     endpoint: Callable[..., FakeEndpoint],
-    aws_env: None,
-    monkeypatch: pytest.MonkeyPatch,
     spec: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     fake = endpoint(answer)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fake.url)
-
-    line = the_error_line(*run_esm(capsys, *command, spec))
+    line = the_error_line(esm_against(fake.url, *command, spec))
 
     assert "sts:GetCallerIdentity" in line
     assert (
@@ -320,17 +295,12 @@ def test_an_sts_endpoint_that_is_not_sts_is_named(
 
 def test_a_5xx_page_is_retried_then_named(
     endpoint: Callable[..., FakeEndpoint],
-    aws_env: None,
     fast_failures: None,
-    monkeypatch: pytest.MonkeyPatch,
     spec: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A proxy's 502 page may pass: it is retried like any 5xx, and named once it persists."""
     fake = endpoint(Answer(status=502, content_type="text/html", body=b"<html>Bad Gateway"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", fake.url)
-
-    line = the_error_line(*run_esm(capsys, "plan", "-f", spec))
+    line = the_error_line(esm_against(fake.url, "plan", "-f", spec))
 
     assert f"the STS endpoint {fake.url} answered GetCallerIdentity" in line
     assert "(HTTP 502, text/html, not XML)" in line
@@ -347,57 +317,32 @@ def _closed_port() -> int:
 
 
 def test_an_endpoint_refusing_connections_is_one_line(
-    aws_env: None,
     fast_failures: None,
-    monkeypatch: pytest.MonkeyPatch,
     spec: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"http://127.0.0.1:{_closed_port()}"
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-
-    line = the_error_line(*run_esm(capsys, "plan", "-f", spec))
+    line = the_error_line(esm_against(url, "plan", "-f", spec))
 
     assert "Could not connect to the endpoint URL" in line and url in line
 
 
 def test_an_endpoint_that_never_answers_is_one_line(
-    aws_env: None,
     fast_failures: None,
-    monkeypatch: pytest.MonkeyPatch,
     spec: Path,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Listening but never accepting: the kernel completes the connection, nobody answers.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        monkeypatch.setenv("AWS_ENDPOINT_URL", url)
-
-        line = the_error_line(*run_esm(capsys, "plan", "-f", spec))
+        line = the_error_line(esm_against(url, "plan", "-f", spec))
 
     assert "timeout" in line.lower() and url in line
 
 
 # -- what AWS and its emulators send passes ------------------------------------------------------
-
-
-def test_moto_servers_json_labelled_text_html_is_accepted(
-    moto_server: str,
-    monkeypatch: pytest.MonkeyPatch,
-    spec: Path,
-    capsys: pytest.CaptureFixture[str],
-    seed: Callable[..., object],
-) -> None:
-    """moto server labels Lambda's JSON answers text/html: the body decides, not the label."""
-    seed(functions=[FUNCTION], queues=["orders"], endpoint_url=moto_server)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-
-    code, out, err = run_esm(capsys, "apply", "--auto-approve", "-f", spec)
-    assert code == 0, (out, err)
-    code, out, err = run_esm(capsys, "plan", "-f", spec)
-    assert code == 0 and "No changes." in out, (out, err)
+# moto's server labels Lambda's JSON answers text/html, and the body decides, not the label: every
+# test of test_cli_e2e.py plans and applies through it.
 
 
 def test_an_answer_botocore_cannot_parse_is_named_and_other_errors_pass_through() -> None:
@@ -412,6 +357,6 @@ def test_an_answer_botocore_cannot_parse_is_named_and_other_errors_pass_through(
         )
     assert str(refused.value).startswith(
         "the STS endpoint http://127.0.0.1:9 answered GetCallerIdentity with something that is "
-        "not an STS answer (an answer botocore cannot parse)"
+        "not an STS answer (an answer botocore cannot parse (ResponseParserError"
     )
     guard.after_call_error(exception=TimeoutError(), event_name="after-call-error.sts.X")
