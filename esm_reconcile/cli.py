@@ -354,12 +354,14 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(1)
     except SpecErrors as exc:
-        for error in exc.errors:
+        for error in exc.shown:
             click.echo(terminal_safe(str(error)), err=True)
             if os.environ.get("GITHUB_ACTIONS") == "true":
                 # Workflow command: GitHub shows it as an annotation on that file and line.
                 message = f"{error.field}: {error.message}" if error.field else error.message
                 click.echo(error_annotation(error.file, error.line, message))
+        if len(exc.errors) > len(exc.shown):
+            click.echo(f"... and {len(exc.errors) - len(exc.shown)} more error(s)", err=True)
         click.echo(f"{len(exc.errors)} error(s) in the spec; nothing was changed.", err=True)
         sys.exit(1)
     except EsmError as exc:

@@ -11,10 +11,18 @@ from dataclasses import dataclass
 MAX_DEPTH = 100
 
 
+SHOWN_CHARS = 200  # of a key or value quoted in an error: one line must stay readable
+
+
 def one_line(text: str) -> str:
     """Text from a spec as it may appear in an error, which is one line: line breaks and
-    control characters escaped (a key holding one must not split a message, or forge one)."""
-    return text if text.isprintable() else repr(text)[1:-1]
+    control characters escaped (a key holding one must not split a message, or forge one),
+    and cut to SHOWN_CHARS (a 1 MB key must not make a 1 MB message, once per error)."""
+    head = text[: SHOWN_CHARS + 1]
+    shown = head if head.isprintable() else repr(head)[1:-1]
+    if len(text) > SHOWN_CHARS or len(shown) > SHOWN_CHARS:
+        return shown[:SHOWN_CHARS] + f"… ({len(text)} characters)"
+    return shown
 
 
 class EsmError(Exception):
@@ -44,13 +52,25 @@ class SpecError:
         return SpecErrors(errors)
 
 
+SHOWN_ERRORS = 1000
+
+
 class SpecErrors(EsmError):
     """Every problem found in the spec files, all at once."""
 
     def __init__(self, errors: list[SpecError]) -> None:
         # A default's error would repeat once per mapping it reaches: report it once.
         self.errors = sorted(set(errors), key=lambda e: (e.file, e.line, e.field, e.message))
-        super().__init__("\n".join(str(e) for e in self.errors))
+        shown = [str(e) for e in self.errors[:SHOWN_ERRORS]]
+        if len(self.errors) > SHOWN_ERRORS:
+            shown.append(f"... and {len(self.errors) - SHOWN_ERRORS} more error(s)")
+        super().__init__("\n".join(shown))
+
+    @property
+    def shown(self) -> list[SpecError]:
+        """The errors worth printing: the first SHOWN_ERRORS (a broken generator can make a
+        million; a thousand already say what is wrong)."""
+        return self.errors[:SHOWN_ERRORS]
 
 
 class AwsError(EsmError):

@@ -331,3 +331,21 @@ def test_a_source_in_another_region_than_the_resolved_one_is_caught_before_aws(
         assert "the source is in region eu-west-1, but the function is in us-east-1" in err
     code, _out, err = run(["--region", "eu-west-1", "validate", "-f", str(spec)], capsys)
     assert code == 0, err
+
+
+def test_a_huge_key_is_cut_in_messages_and_errors_are_capped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    """A 1 MB key must not make a 1 MB message; a million errors are not all printed."""
+    key = "k" * 1_000_000
+    spec = tmp_path / "a.yaml"
+    spec.write_text(f"version: 1\nfunctions:\n  f:\n    - ? {key}\n      : 1\n")
+    code, _out, err = run(["validate", "-f", str(spec)], capsys)
+    assert code == 1
+    assert "… (1000000 characters)" in err and len(err) < 2000
+    many = tmp_path / "b.yaml"
+    many.write_text("version: 1\nfunctions:\n" + "".join(f"  f{i}: 5\n" for i in range(1500)))
+    code, _out, err = run(["validate", "-f", str(many)], capsys)
+    assert code == 1
+    assert "... and 500 more error(s)" in err and "1500 error(s) in the spec" in err
+    assert len(err.splitlines()) == 1002
