@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
+from .checks.functions import region_errors
 from .errors import EsmError, SpecError, SpecErrors
 from .model import Spec, SpecFile, function_of_address, parse_function_ref
 from .plan import Plan
-from .validate import region_errors
 
 
 @dataclass(frozen=True)

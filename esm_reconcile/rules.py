@@ -21,6 +21,18 @@ class Kind(StrEnum):
     DOCUMENTDB = "documentdb"
 
 
+# How messages name each kind ("not supported for Amazon MQ sources").
+KIND_NAMES: dict[Kind, str] = {
+    Kind.SQS: "SQS",
+    Kind.SQS_FIFO: "SQS FIFO",
+    Kind.KINESIS: "Kinesis",
+    Kind.DYNAMODB: "DynamoDB Streams",
+    Kind.MSK: "Amazon MSK",
+    Kind.SELF_MANAGED_KAFKA: "self-managed Kafka",
+    Kind.MQ: "Amazon MQ",
+    Kind.DOCUMENTDB: "DocumentDB",
+}
+
 ALL = frozenset(Kind)
 SQS_KINDS = frozenset({Kind.SQS, Kind.SQS_FIFO})
 STREAMS = frozenset({Kind.KINESIS, Kind.DYNAMODB})
@@ -69,6 +81,24 @@ REQUIRED: dict[Kind, tuple[str, ...]] = {
     Kind.SELF_MANAGED_KAFKA: ("topics", "source_access_configurations"),
     Kind.MQ: ("queues",),
     Kind.DOCUMENTDB: ("document_db_event_source_config", "starting_position"),
+}
+
+# Members of an object that only some of the kinds taking the object accept (reference A.3,
+# A.8: PollerGroupName is Kafka's).
+MEMBER_APPLIES_TO: dict[str, frozenset[Kind]] = {
+    "provisioned_poller_config.poller_group_name": KAFKA_KINDS,
+}
+
+# Why AWS refuses a field for a kind, where it says more than "not supported".
+NOT_SUPPORTED_WHY: dict[tuple[str, Kind], str] = {
+    ("maximum_batching_window_in_seconds", Kind.SQS_FIFO): (
+        "Batching window is not supported for FIFO queues"
+    ),
+}
+
+# Members a kind's object cannot do without once the object is given (reference A.3).
+REQUIRED_MEMBERS: dict[Kind, tuple[str, ...]] = {
+    Kind.DOCUMENTDB: ("document_db_event_source_config.database_name",),
 }
 
 # What AWS stores and returns when a field is omitted (reference A.4), in spec form.
@@ -157,11 +187,15 @@ ACCESS_TYPES: dict[Kind, frozenset[str]] = {
 # Entry types without a URI ("Omit the URI field for this type", botocore 1.44); every other
 # type needs one.
 ACCESS_WITHOUT_URI = frozenset({"IAM_AUTH", "IAM_OAUTHBEARER_AUTH"})
+# Fewest provisioned pollers per kind (reference A.8: SQS at least 2); any other kind 1.
+MIN_POLLERS: dict[Kind, int] = {Kind.SQS: 2, Kind.SQS_FIFO: 2}
 # Most provisioned pollers per kind (botocore 1.44: SQS up to 10,000, Kafka up to 2,000).
 MAX_POLLERS: dict[Kind, int] = {Kind.MSK: 2000, Kind.SELF_MANAGED_KAFKA: 2000}
 
 # The credentials entry a kind cannot do without.
 REQUIRED_ACCESS: dict[Kind, str] = {Kind.MQ: "BASIC_AUTH", Kind.DOCUMENTDB: "BASIC_AUTH"}
+# Entry types a mapping may hold once at most (one set of credentials, one virtual host).
+SINGLE_ACCESS_TYPES = ("BASIC_AUTH", "VIRTUAL_HOST")
 
 # Kafka's error-handling controls exist only in provisioned mode (reference A.3, inferred from
 # "Event poller configuration → Provisioned mode" in the docs).
@@ -174,6 +208,9 @@ KAFKA_PROVISIONED_ONLY = (
 
 # Largest batch per kind (reference A.3); the model's 1-10000 range covers the rest.
 MAX_BATCH_SIZE: dict[Kind, int] = {Kind.SQS_FIFO: 10}
+# Kinds whose batches above this size need a batching window of at least 1 s (AWS: "Maximum
+# batch window in seconds must be greater than 0 if maximum batch size is greater than 10").
+WINDOW_NEEDED_ABOVE_BATCH: dict[Kind, int] = {Kind.SQS: 10}
 
 # Fields that are part of a mapping's identity (create-only; never compared as settings).
 IDENTITY_FIELDS = frozenset({"event_source_arn", "self_managed_event_source", "topics", "queues"})

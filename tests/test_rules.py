@@ -1,12 +1,25 @@
-"""rules.py against reference/aws-esm-semantics.md sections A.1-A.5 and the spec models."""
+"""rules.py against reference/aws-esm-semantics.md sections A.1-A.8 and the spec models, and a
+few of the rule functions in checks/ that read its tables, called directly."""
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
 from esm_reconcile import rules
+from esm_reconcile.checks import (
+    MAPPING_RULES,
+    RuleContext,
+    access,
+    check_mapping,
+    pollers,
+    source,
+    streams,
+)
+from esm_reconcile.checks.functions import function_ref_error
 from esm_reconcile.model import kind_of_arn
 from esm_reconcile.rules import Kind
 from esm_reconcile.spec import MappingSettings, field_paths, to_api
@@ -239,3 +252,184 @@ def test_defaults_convert_to_api_names() -> None:
     for kind in Kind:
         api = to_api(rules.defaults_for(kind))
         assert len(api) == len(rules.defaults_for(kind)), kind
+
+
+def test_every_kind_has_a_name() -> None:
+    assert set(rules.KIND_NAMES) == set(Kind)
+    assert len(set(rules.KIND_NAMES.values())) == len(Kind)
+
+
+def test_member_tables_name_members_of_fields_the_kind_takes() -> None:
+    paths = set(field_paths())
+    assert set(rules.MEMBER_APPLIES_TO) <= paths
+    for path, kinds in rules.MEMBER_APPLIES_TO.items():
+        # A member only for some of the kinds that take its object.
+        assert set(kinds) < rules.APPLIES_TO[path.split(".")[0]], path
+    for kind, members in rules.REQUIRED_MEMBERS.items():
+        assert set(members) <= paths, kind
+        assert all(rules.applies(m.split(".")[0], kind) for m in members), kind
+
+
+def test_not_supported_reasons_are_for_fields_the_kind_does_not_take() -> None:
+    for field, kind in rules.NOT_SUPPORTED_WHY:
+        assert field in FIELDS and not rules.applies(field, kind), (field, kind)
+
+
+def test_access_tables_name_access_types() -> None:
+    every_type = set().union(*rules.ACCESS_TYPES.values())
+    assert set(rules.SINGLE_ACCESS_TYPES) <= every_type
+    assert set(rules.REQUIRED_ACCESS.values()) <= every_type
+    assert every_type >= rules.ACCESS_WITHOUT_URI
+
+
+def test_poller_limits_are_for_kinds_with_pollers() -> None:
+    for kind in {*rules.MIN_POLLERS, *rules.MAX_POLLERS}:
+        assert rules.applies("provisioned_poller_config", kind), kind
+    for kind, low in rules.MIN_POLLERS.items():
+        assert low <= rules.MAX_POLLERS.get(kind, 10000), kind
+
+
+# -- rule functions (esm_reconcile/checks/), called directly -------------------------------------
+
+CONTEXT = RuleContext(now=datetime(2025, 6, 1, tzinfo=UTC))
+
+
+def test_check_mapping_runs_no_rule_until_the_source_is_known() -> None:
+    # Only the source's problem: without a kind, the other rules cannot say anything true.
+    assert check_mapping(
+        {"event_source_arn": "arn:aws:s3:::bucket", "parallelization_factor": 2}
+    ) == [
+        (
+            "event_source_arn",
+            "unrecognised event source: expected an SQS queue, Kinesis stream, DynamoDB stream, "
+            "MSK cluster, Amazon MQ broker or DocumentDB cluster ARN",
+        )
+    ]
+
+
+@pytest.mark.parametrize("kind", list(Kind))
+def test_every_rule_finds_nothing_in_an_empty_mapping_but_required_fields(kind: Kind) -> None:
+    found = [p for rule in MAPPING_RULES for p in rule({}, kind, CONTEXT)]
+    required = {
+        *rules.REQUIRED.get(kind, ()),
+        *(["source_access_configurations"] if kind in rules.REQUIRED_ACCESS else []),
+    }
+    assert {path for path, _ in found} == required
+
+
+def test_fields_not_for_kind_gives_aws_reason_where_it_has_one() -> None:
+    window = {"maximum_batching_window_in_seconds": 5, "parallelization_factor": 2}
+    assert source.fields_not_for_kind(window, Kind.SQS_FIFO, CONTEXT) == [
+        (
+            "maximum_batching_window_in_seconds",
+            "not supported for SQS FIFO sources (Batching window is not supported for FIFO queues)",
+        ),
+        ("parallelization_factor", "not supported for SQS FIFO sources"),
+    ]
+    assert source.fields_not_for_kind(window, Kind.KINESIS, CONTEXT) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        (
+            Kind.SQS,
+            [("provisioned_poller_config.poller_group_name", "not supported for SQS sources")],
+        ),
+        (Kind.MSK, []),
+        (Kind.MQ, []),  # MQ takes no pollers at all: fields_not_for_kind says so, once
+    ],
+)
+def test_poller_group_is_kafkas(kind: Kind, expected: list[tuple[str, str]]) -> None:
+    settings = {"provisioned_poller_config": {"poller_group_name": "shared"}}
+    assert source.members_not_for_kind(settings, kind, CONTEXT) == expected
+
+
+def test_required_members_only_once_the_object_is_given() -> None:
+    missing = [("document_db_event_source_config.database_name", "required for DocumentDB sources")]
+    config = {"document_db_event_source_config": {"collection_name": "orders"}}
+    assert source.required_members(config, Kind.DOCUMENTDB, CONTEXT) == missing
+    assert source.required_members({}, Kind.DOCUMENTDB, CONTEXT) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        (
+            Kind.DYNAMODB,
+            [("starting_position", "AT_TIMESTAMP is not supported for DynamoDB Streams")],
+        ),
+        (Kind.KINESIS, [("starting_position_timestamp", "required with AT_TIMESTAMP")]),
+        (Kind.MSK, [("starting_position_timestamp", "required with AT_TIMESTAMP")]),
+        (Kind.SQS, []),  # SQS takes no position: fields_not_for_kind says so
+    ],
+)
+def test_at_timestamp_needs_a_kind_that_takes_a_timestamp(
+    kind: Kind, expected: list[tuple[str, str]]
+) -> None:
+    at = {"starting_position": "AT_TIMESTAMP"}
+    assert streams.timestamp_matches_position(at, kind, CONTEXT) == expected
+
+
+def test_timestamp_in_the_future_is_against_the_context_clock() -> None:
+    stamp = {"starting_position_timestamp": datetime(2025, 6, 2)}  # naive: read as UTC
+    assert streams.timestamp_not_in_future(stamp, Kind.KINESIS, CONTEXT) == [
+        ("starting_position_timestamp", "cannot be in the future")
+    ]
+    later = RuleContext(now=datetime(2025, 6, 3, tzinfo=UTC))
+    assert streams.timestamp_not_in_future(stamp, Kind.KINESIS, later) == []
+
+
+def test_access_entries_uri_and_type() -> None:
+    entries = {
+        "source_access_configurations": [
+            {"type": "IAM_AUTH", "uri": "arn:aws:secretsmanager:us-east-1:123456789012:secret:x"},
+            {"type": "BASIC_AUTH", "uri": None},
+        ]
+    }
+    assert access.entries_fit_kind(entries, Kind.MSK, CONTEXT) == [
+        ("source_access_configurations.0.uri", "IAM_AUTH takes no uri"),
+        (
+            "source_access_configurations.0.type",
+            "IAM_AUTH is not used by Amazon MSK sources "
+            "(allowed: CLIENT_CERTIFICATE_TLS_AUTH, SASL_SCRAM_512_AUTH)",
+        ),
+        ("source_access_configurations.1.uri", "BASIC_AUTH needs a uri"),
+        (
+            "source_access_configurations.1.type",
+            "BASIC_AUTH is not used by Amazon MSK sources "
+            "(allowed: CLIENT_CERTIFICATE_TLS_AUTH, SASL_SCRAM_512_AUTH)",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "counts", "expected"),
+    [
+        (Kind.SQS, {"minimum_pollers": 1}, [("minimum_pollers", "at least 2 for SQS sources")]),
+        (Kind.SQS_FIFO, {"maximum_pollers": 5000}, []),
+        (Kind.MSK, {"maximum_pollers": 2001}, [("maximum_pollers", "at most 2000 for Amazon MSK sources")]),
+        (Kind.MSK, {"minimum_pollers": 5, "maximum_pollers": 4}, [("minimum_pollers", "must not exceed maximum_pollers")]),
+    ],
+)  # fmt: skip
+def test_poller_counts(kind: Kind, counts: dict[str, int], expected: list[tuple[str, str]]) -> None:
+    found = pollers.poller_counts_in_range({"provisioned_poller_config": counts}, kind, CONTEXT)
+    assert found == [(f"provisioned_poller_config.{path}", m) for path, m in expected]
+
+
+@pytest.mark.parametrize(
+    ("ref", "refused"),
+    [
+        ("fn", False),
+        ("fn:live", False),
+        ("arn:aws:lambda:us-east-1:123456789012:function:fn", False),
+        ("fn\n", True),  # a regex's `$` alone would let a final newline through
+        (" fn", True),
+        ("fn ", True),
+        ("f n", True),
+    ],
+)
+def test_function_ref_error(ref: str, refused: bool) -> None:
+    error = function_ref_error(ref)
+    assert (error is not None) == refused
+    assert error is None or error.startswith("not a function reference")

@@ -330,6 +330,31 @@ def test_in_range(tmp_path: Path, arn: str, body: str) -> None:
     assert key in mapping.settings
 
 
+@pytest.mark.parametrize(
+    ("body", "needle", "words"),
+    [
+        ("tags:\n  " + "k" * 129 + ": v", "k" * 129, "at most 128 characters"),
+        ('tags:\n  "": v', '"": v', "at least 1 character"),
+        ("tags:\n  team: " + "v" * 257, "team:", "at most 256 characters"),
+    ],
+)
+def test_tag_lengths_refused_by_the_model(
+    tmp_path: Path, body: str, needle: str, words: str
+) -> None:
+    """AWS's tag limits (keys 1-128, values up to 256 characters) are the model's: one error,
+    at the tag's line."""
+    text = one(SQS, body)
+    error = single_error(tmp_path, text)
+    assert error.line == line(text, needle)
+    assert error.field.startswith("functions.fn[0].tags."), error
+    assert words in error.message, error
+
+
+def test_tag_lengths_at_the_limits_accepted(tmp_path: Path) -> None:
+    (mapping,) = valid(tmp_path, one(SQS, "tags:\n  " + "k" * 128 + ": " + "v" * 256)).mappings()
+    assert mapping.settings["tags"] == {"k" * 128: "v" * 256}
+
+
 # -- fields not allowed for the kind ---------------------------------------------------------------
 
 NOT_ALLOWED = [
@@ -828,6 +853,21 @@ def test_default_ignore_changes_not_applicable_is_fine(tmp_path: Path) -> None:
     sqs, kinesis = valid(tmp_path, text).mappings()
     assert "enabled" in sqs.ignore_changes
     assert kinesis.ignore_changes == ("enabled", "parallelization_factor")
+
+
+def test_default_ignore_changes_null_sets_none(tmp_path: Path) -> None:
+    """`ignore_changes: null` in defaults is as in a mapping: nothing ignored (it used to crash)."""
+    text = f"""
+    version: 1
+    defaults:
+      ignore_changes: null
+    functions:
+      fn:
+        - event_source_arn: {SQS}
+          ignore_changes: null
+        - event_source_arn: {FIFO}
+    """
+    assert [m.ignore_changes for m in valid(tmp_path, text).mappings()] == [(), ()]
 
 
 @pytest.mark.parametrize(
