@@ -6,6 +6,11 @@ updates; then creates. Each phase ends before the next starts, so a replace neve
 its old mapping is gone (AWS refuses a second mapping for one identity), and a Kafka consumer
 group freed by a delete is free before any create asks for it. Within a phase, changes concern
 different mappings and run on a bounded pool of workers that share the run's rate limiter.
+
+Here: the Applier, which carries out the steps (calls, retries, waits, adopting a mapping a
+create finds already there). What became of each change is in outcomes.py (Outcome,
+ApplyResult, the report) and step_progress.py (what a step got AWS to accept, in words); the
+threads and Ctrl-C handling are in pool.py.
 """
 
 from __future__ import annotations
@@ -14,26 +19,32 @@ import functools
 import math
 import random
 import re
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import rules
-from .aws import describe_error, error_code
+from .aws import error_code
 from .diff import reconcile_existing
-from .model import LiveMapping, function_of_address
+from .model import LiveMapping
+from .outcomes import ApplyResult, Outcome
+from .outcomes import report_lines as report_lines  # re-exported: the CLI and tests import it here
 from .plan import Change, Plan
-from .render import terminal_safe
+from .pool import apply_all as apply_all  # re-exported: the app layer imports it here
+from .pool import interruptible, run_all
 from .states import StateReader, is_transient
-
-T = TypeVar("T")
+from .step_progress import (
+    Interrupted,
+    StepProgress,
+    Unreconcilable,
+    WaitTimeout,
+    finished,
+    not_started,
+    unfinished,
+)
 
 CREATE_TIMEOUT = 600.0
 UPDATE_TIMEOUT = 600.0
@@ -48,176 +59,6 @@ IAM_PROPAGATION_MESSAGES = (
 _UUID_IN_MESSAGE = re.compile(
     r"UUID\s+([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
 )
-
-
-class WaitTimeout(Exception):
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        super().__init__(f"still not settled after {seconds:.0f} s")
-
-
-class Interrupted(Exception):
-    pass
-
-
-class Unreconcilable(Exception):
-    """A create met an existing mapping that cannot be made the desired one in place."""
-
-
-@dataclass
-class Outcome:
-    """What became of one change. "done": AWS accepted every call the change needs (its mapping
-    exists, changed, or is being deleted), even if apply stopped watching before it settled;
-    "failed": a call was refused or could not be made; "skipped": not (fully) carried out
-    because apply was interrupted."""
-
-    change: Change
-    status: str  # "done", "failed", "skipped"
-    message: str = ""
-    step: str = ""  # for a replace: which half failed
-    created_uuid: str | None = None  # the plan stays as it was made; new UUIDs land here
-    # A create met ResourceConflictException and made the mapping already there the desired one.
-    adopted: bool = False
-    # Done, but still in transition (Creating, Updating, Deleting...) when apply stopped watching
-    # it: interrupted, timed out, or its state could not be read.
-    settling: bool = False
-
-    @property
-    def uuid(self) -> str | None:
-        """The mapping's UUID after the change (the new one for a create or replace)."""
-        return (
-            self.created_uuid if self.change.action in ("create", "replace") else self.change.uuid
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """The SPEC's per-outcome shape, plus `adopted` and `settling`."""
-        return {
-            "address": self.change.address,
-            "action": self.change.action,
-            "status": self.status,
-            "message": self.message,
-            "uuid": self.uuid,
-            "adopted": self.adopted,
-            "settling": self.settling,
-        }
-
-
-@dataclass
-class ApplyResult:
-    outcomes: list[Outcome] = field(default_factory=list)
-    interrupted: bool = False
-
-    def by_status(self, status: str) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == status]
-
-    @property
-    def settling(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == "done" and o.settling]
-
-    @property
-    def adopted(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.status == "done" and o.adopted]
-
-    @property
-    def ok(self) -> bool:
-        """Everything done and settled: an apply that stopped watching a mapping mid-transition
-        has not shown that it converged."""
-        return not (
-            self.interrupted
-            or self.by_status("failed")
-            or self.by_status("skipped")
-            or self.settling
-        )
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.by_status("done"))
-
-    def summary(self) -> dict[str, int]:
-        """Counts of what AWS accepted, by action; adopted mappings are counted apart (not as
-        created or replaced); `settling` counts the done ones still in transition."""
-        done = self.by_status("done")
-        made = [o for o in done if not o.adopted]
-        return {
-            "created": sum(o.change.action == "create" for o in made),
-            "adopted": len(self.adopted),
-            "updated": sum(o.change.action == "update" for o in done),
-            "replaced": sum(o.change.action == "replace" for o in made),
-            "deleted": sum(o.change.action == "delete" for o in done),
-            "failed": len(self.by_status("failed")),
-            "skipped": len(self.by_status("skipped")),
-            "settling": len(self.settling),
-        }
-
-
-def report_lines(result: ApplyResult) -> list[str]:
-    """The end-of-apply report: counts, then what needs a reader's attention, change by change.
-    Each line is one line, safe for a terminal: messages carry whatever an endpoint answered."""
-    counts = result.summary()
-    head = f"Apply {'complete' if result.ok else 'incomplete'}: {counts['created']} created, "
-    if counts["adopted"]:
-        head += f"{counts['adopted']} adopted, "
-    head += (
-        f"{counts['updated']} updated, {counts['replaced']} replaced, {counts['deleted']} deleted"
-    )
-    if counts["settling"]:
-        head += f" ({counts['settling']} still settling)"
-    lines = [head + "."]
-    for outcome in result.adopted:
-        lines.append(f"  adopted: {outcome.change.address}: {outcome.message}")
-    for outcome in result.settling:
-        lines.append(
-            f"  still settling: {outcome.change.address} ({outcome.step}): {outcome.message}"
-        )
-    for outcome in result.by_status("failed"):
-        lines.append(f"  failed: {outcome.change.address} ({outcome.step}): {outcome.message}")
-    for outcome in result.by_status("skipped"):
-        lines.append(f"  not done: {outcome.change.address}: {outcome.message}")
-    if result.interrupted:
-        lines.append("Interrupted: re-run apply to converge.")
-    elif result.settling:
-        lines.append("Still settling: re-run apply (or plan) to see them settle and converge.")
-    return [terminal_safe(line) for line in lines]
-
-
-@dataclass
-class _Progress:
-    """What AWS has accepted so far of one step of one change (each worker keeps its own), so
-    that a step that stops early is reported by what was really done."""
-
-    uuid: str | None = None  # the mapping the accepted calls concern
-    call: str = ""  # the last mutating call AWS accepted: "create", "update" or "delete"
-    complete: bool = False  # AWS accepted every call of the step; at most settling is left
-    adopted: bool = False
-    state: str | None = None  # the mapping's state as last seen
-
-    def accepted(self) -> str:
-        """What AWS accepted, in words."""
-        if self.adopted:
-            found = f"a mapping for this source already existed ({self.uuid})"
-            if self.call == "update":
-                return f"{found}; esm adopted it and AWS accepted its update to the spec"
-            return f"{found} and matches the spec; esm adopted it"
-        if self.call == "create":
-            return f"AWS created {self.uuid}"
-        return f"AWS accepted the {self.call} of {self.uuid}"
-
-    def unsettled(self, stopped: Exception | None) -> str:
-        """Why settling was not seen: interrupted (None), a timeout, or a failed state read."""
-        state = self.state or {"create": "Creating", "update": "Updating"}.get(self.call, "")
-        state = state or "Deleting"
-        if stopped is None:
-            return f"it was still {state} when apply was interrupted"
-        if isinstance(stopped, WaitTimeout):
-            return f"it was still {state}, not settled after {stopped.seconds:.0f} s"
-        return f"its state could not be read: {_reason(stopped)}"
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, (ClientError, BotoCoreError)):
-        failure = describe_error("", exc)
-        return f"{failure.code}: {failure.aws_message}"
-    return str(exc)
 
 
 def is_propagation_error(exc: Exception) -> bool:
@@ -302,20 +143,20 @@ class Applier:
 
     def _run(self, phase: str, change: Change) -> Outcome:
         if self.stop_requested:
-            return Outcome(change, "skipped", _not_started(phase, change), phase)
+            return not_started(phase, change)
         step = {"delete": self.delete, "update": self.update, "create": self.create}[phase]
-        progress = _Progress()
+        progress = StepProgress()
         try:
             step(change, progress)
         except Interrupted:
-            return _unfinished(phase, change, progress, None)
+            return unfinished(phase, change, progress, None)
         except (WaitTimeout, Unreconcilable, ClientError, BotoCoreError) as exc:
-            return _unfinished(phase, change, progress, exc)
-        return _finished(phase, change, progress)
+            return unfinished(phase, change, progress, exc)
+        return finished(phase, change, progress)
 
     # -- steps -------------------------------------------------------------------------------
 
-    def delete(self, change: Change, progress: _Progress) -> None:
+    def delete(self, change: Change, progress: StepProgress) -> None:
         assert change.uuid
         uuid = change.uuid
         self.progress(f"{change.address}: deleting {uuid}")
@@ -334,7 +175,7 @@ class Applier:
         progress.call, progress.complete = "delete", True
         self.wait_gone(uuid, change.address, progress)
 
-    def update(self, change: Change, progress: _Progress) -> None:
+    def update(self, change: Change, progress: StepProgress) -> None:
         assert change.uuid
         uuid = change.uuid
         progress.uuid = uuid
@@ -357,7 +198,7 @@ class Applier:
             progress.call = progress.call or "update"
         progress.complete = True
 
-    def create(self, change: Change, progress: _Progress, attempt: int = 1) -> None:
+    def create(self, change: Change, progress: StepProgress, attempt: int = 1) -> None:
         assert change.create_request
         request = change.create_request
         for uuid in change.wait_gone:
@@ -391,7 +232,7 @@ class Applier:
     # -- a create that found its mapping already there --------------------------------------
 
     def _adopt(
-        self, change: Change, progress: _Progress, conflict: ClientError, attempt: int
+        self, change: Change, progress: StepProgress, conflict: ClientError, attempt: int
     ) -> None:
         """ResourceConflictException on create: typically an earlier attempt of this very
         create succeeded but its answer was lost (timeout, 5xx, then a retry). Re-read the
@@ -511,7 +352,7 @@ class Applier:
         what: str,
         kind: str,
         reported: str | None = None,
-        progress: _Progress | None = None,
+        progress: StepProgress | None = None,
     ) -> str:
         """Poll until Enabled or Disabled. `reported` is the State the mutating call answered
         with: settled needs no poll (some emulators settle at once); a transition (AWS always
@@ -529,7 +370,7 @@ class Applier:
                 return found["State"]
         raise AssertionError("unreachable")
 
-    def wait_gone(self, uuid: str, what: str, progress: _Progress | None = None) -> None:
+    def wait_gone(self, uuid: str, what: str, progress: StepProgress | None = None) -> None:
         for previous in self._polls(what, "delete"):
             try:
                 found = self.states.read(uuid, since=previous)
@@ -539,139 +380,3 @@ class Applier:
                 raise
             if found is not None and progress is not None:
                 progress.state = found.get("State") or progress.state
-
-
-# -- outcomes in words -------------------------------------------------------------------------
-
-
-def _no_mapping_now(change: Change) -> str:
-    return f"{change.event_source} has NO mapping for {function_of_address(change.address)} now"
-
-
-def _not_started(phase: str, change: Change) -> str:
-    if phase == "create" and change.action == "replace":
-        return (
-            f"interrupted: the old mapping {change.uuid} was deleted and the new one not "
-            f"created, so {_no_mapping_now(change)}; re-run apply"
-        )
-    return "interrupted before it started"
-
-
-def _finished(phase: str, change: Change, progress: _Progress) -> Outcome:
-    created = progress.uuid if phase == "create" else None
-    message = ""
-    if progress.adopted:
-        message = progress.accepted()
-        if change.action == "replace":
-            message = f"the old mapping {change.uuid} was deleted; {message}"
-    return Outcome(change, "done", message, phase, created, adopted=progress.adopted)
-
-
-def _unfinished(
-    phase: str, change: Change, progress: _Progress, stopped: Exception | None
-) -> Outcome:
-    """The outcome of a step that ended early: interrupted (`stopped` None) or by an error.
-
-    A step whose calls AWS all accepted is done, only not seen settling. A replace is done only
-    once its create was accepted: between its halves, its source has no mapping at all, and
-    the message says so in plain words.
-    """
-    status = "skipped" if stopped is None else "failed"
-    reason = "interrupted while waiting" if stopped is None else _reason(stopped)
-    created = progress.uuid if phase == "create" and progress.complete else None
-    if change.action == "replace" and phase == "delete":
-        if not progress.complete:
-            if stopped is None:
-                note = "interrupted before the old mapping was deleted; nothing was changed"
-                return Outcome(change, status, note, phase)
-            kept = f"the old mapping {change.uuid} is unchanged and the new one was not created"
-            return Outcome(change, status, f"{reason} ({kept})", phase)
-        message = (
-            f"AWS accepted the delete of the old mapping {change.uuid}, but "
-            f"{progress.unsettled(stopped)}; the new one was not created, so "
-            f"{change.event_source} will have NO mapping for "
-            f"{function_of_address(change.address)} once it is gone: re-run apply"
-        )
-        return Outcome(change, status, message, phase)
-    if progress.complete:
-        message = f"{progress.accepted()}; {progress.unsettled(stopped)}"
-        if change.action == "replace":
-            message = f"the old mapping {change.uuid} was deleted; {message}"
-        return Outcome(
-            change, "done", message, phase, created, adopted=progress.adopted, settling=True
-        )
-    if change.action == "replace":  # the create half, not accepted
-        if stopped is None:
-            message = (
-                f"the old mapping {change.uuid} was deleted; interrupted before the new one "
-                f"was created, so {_no_mapping_now(change)}; re-run apply"
-            )
-        elif isinstance(stopped, Unreconcilable):  # the source does have a mapping, not ours
-            message = f"the old mapping {change.uuid} was deleted; the new one could not be "
-            message += f"created: {reason}"
-        else:
-            message = (
-                f"the old mapping {change.uuid} was deleted; the new one could not be created, "
-                f"so {_no_mapping_now(change)}: {reason}"
-            )
-        return Outcome(change, status, message, phase)
-    if progress.call:  # settings accepted, tags not yet changed
-        reason += f" ({progress.accepted()}, but its tags were not changed)"
-    return Outcome(change, status, reason, phase)
-
-
-def run_all(workers: int, prefix: str, calls: list[Callable[[], T]]) -> list[T]:
-    """Run calls on a pool of threads; results in order. Waits in a loop with a short timeout
-    so the main thread stays free to take a Ctrl-C. A second Ctrl-C (KeyboardInterrupt from
-    the signal handler) leaves at once: no new call starts, and calls in flight are abandoned
-    rather than waited for (the CLI then exits without joining them)."""
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=prefix)
-    futures = [pool.submit(call) for call in calls]
-    try:
-        pending = set(futures)
-        while pending:
-            _done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
-    return [f.result() for f in futures]
-
-
-def apply_all(runs: list[tuple[Applier, Plan]], stop: threading.Event) -> ApplyResult:
-    """Apply the plans of several regions or accounts at once, one thread each (each Applier
-    has its own clients and rate limit); one Ctrl-C stops them all through `stop`."""
-    if len(runs) == 1:
-        applier, plan = runs[0]
-        return applier.apply(plan)
-    with interruptible(stop, runs[0][0].progress):
-        calls = [functools.partial(applier.apply, plan) for applier, plan in runs]
-        results = run_all(len(runs), "esm-scope", calls)
-    return ApplyResult(
-        [o for r in results for o in r.outcomes], any(r.interrupted for r in results)
-    )
-
-
-@contextmanager
-def interruptible(stop: threading.Event, progress: Callable[[str], None]) -> Iterator[None]:
-    """First Ctrl-C/SIGTERM: set `stop` (calls in flight finish, none start). Second: abort.
-
-    Signal handlers belong to the main thread; elsewhere this does nothing and whoever runs
-    the main thread owns `stop`.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt()
-        stop.set()
-        progress("interrupt received: finishing the calls in flight, starting no new ones")
-
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)

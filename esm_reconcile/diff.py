@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import rules
+from .api_form import from_api
+from .mapping_settings import MappingSettings
 from .model import (
     DesiredMapping,
     LiveMapping,
@@ -28,7 +30,6 @@ from .normalize import (
 )
 from .plan import Change, FieldChange, Plan
 from .rules import Kind
-from .spec import MappingSettings, from_api
 
 
 def diff(functions: list[ManagedFunction], live: list[LiveMapping]) -> Plan:
@@ -102,32 +103,10 @@ def delete_change(function_label: str, live: LiveMapping) -> Change:
 
 
 def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMapping) -> Change | None:
+    """The change that makes `live` the `desired` mapping: None when they are equal, an update
+    when AWS can change every differing field in place, else a replace."""
     kind = desired.kind
-    want = flatten(comparable(kind, desired.settings))
-    have = flatten(comparable(kind, live.settings))
-    have["enabled"] = live.state in rules.ENABLED_STATES
-    if live.state == "Updating":
-        # An update of other settings reads Updating whether the mapping is on or off: unknown.
-        have["enabled"] = want.get("enabled")
-    if have.get("starting_position_timestamp") is None:
-        # AWS returns the timestamp of an AT_TIMESTAMP mapping; some emulators do not. Unknown
-        # is not a difference.
-        have["starting_position_timestamp"] = want.get("starting_position_timestamp")
-
-    for path in rules.CONSUMER_GROUP_PATHS:
-        if path not in want and have.get(path) == live.uuid:
-            want[path] = have[path]  # omitted: AWS made the group the mapping's UUID
-
-    for ignored in desired.ignore_changes:
-        for key in [
-            k for k in want.keys() | have.keys() if k == ignored or k.startswith(ignored + ".")
-        ]:
-            if key in have:
-                want[key] = have[key]
-            else:
-                want.pop(key, None)
-
-    want_tree = unflatten(want)
+    want, have = _compared_settings(desired, live)
     fields = [
         FieldChange(
             key,
@@ -155,37 +134,90 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
         fields=fields,
     )
     if any(f.forces_replacement for f in fields):
-        base.action = "replace"
-        base.create_request = create_change(function, desired).create_request
-        if kind in rules.POSITIONAL_KINDS:
-            base.warnings.append(
-                "replacing this mapping discards its read position: the new mapping starts at "
-                f"{want.get('starting_position') or 'its starting position'}"
-            )
-        return base
-
-    changed_tops = sorted({f.name.split(".")[0] for f in fields if not f.name.startswith("tags.")})
-    if changed_tops:
-        request: dict[str, Any] = {"UUID": live.uuid}
-        for top in changed_tops:
-            value = want_tree.get(top)
-            alias = MappingSettings.model_fields[top].serialization_alias
-            if value is None:
-                request[alias] = rules.CLEAR_VALUE[top]
-            else:
-                part = to_request({top: value})
-                for config in part.values():
-                    if isinstance(config, dict):
-                        config.pop("ConsumerGroupId", None)  # create-only; equal here anyway
-                if "SourceAccessConfigurations" in part:
-                    # AWS refuses VIRTUAL_HOST on Update; a change of it is a replace above.
-                    part["SourceAccessConfigurations"] = [
-                        e for e in part["SourceAccessConfigurations"] if e["Type"] != "VIRTUAL_HOST"
-                    ]
-                request.update(part)
-        base.update_request = request
+        return _as_replace(base, function, desired, want)
+    base.update_request = _update_request(live.uuid, fields, want)
     base.tag_changes = tag_changes
     return base
+
+
+def _compared_settings(
+    desired: DesiredMapping, live: LiveMapping
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Both sides flattened in comparable form (want, have), what cannot be known from the live
+    side taken as equal, and the fields of `ignore_changes` left as they are."""
+    kind = desired.kind
+    want = flatten(comparable(kind, desired.settings))
+    have = flatten(comparable(kind, live.settings))
+    have["enabled"] = live.state in rules.ENABLED_STATES
+    if live.state == "Updating":
+        # An update of other settings reads Updating whether the mapping is on or off: unknown.
+        have["enabled"] = want.get("enabled")
+    if have.get("starting_position_timestamp") is None:
+        # AWS returns the timestamp of an AT_TIMESTAMP mapping; some emulators do not. Unknown
+        # is not a difference.
+        have["starting_position_timestamp"] = want.get("starting_position_timestamp")
+
+    for path in rules.CONSUMER_GROUP_PATHS:
+        if path not in want and have.get(path) == live.uuid:
+            want[path] = have[path]  # omitted: AWS made the group the mapping's UUID
+
+    for ignored in desired.ignore_changes:
+        for key in [
+            k for k in want.keys() | have.keys() if k == ignored or k.startswith(ignored + ".")
+        ]:
+            if key in have:
+                want[key] = have[key]
+            else:
+                want.pop(key, None)
+    return want, have
+
+
+def _as_replace(
+    change: Change, function: ManagedFunction, desired: DesiredMapping, want: dict[str, Any]
+) -> Change:
+    """`change` made a replace: delete the live mapping, then create the desired one."""
+    change.action = "replace"
+    change.create_request = create_change(function, desired).create_request
+    if desired.kind in rules.POSITIONAL_KINDS:
+        change.warnings.append(
+            "replacing this mapping discards its read position: the new mapping starts at "
+            f"{want.get('starting_position') or 'its starting position'}"
+        )
+    return change
+
+
+def _update_request(
+    uuid: str, fields: list[FieldChange], want: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The UpdateEventSourceMapping request that sets every changed top-level field (tags
+    aside: they have calls of their own), or None when only tags changed."""
+    changed_tops = sorted({f.name.split(".")[0] for f in fields if not f.name.startswith("tags.")})
+    if not changed_tops:
+        return None
+    want_tree = unflatten(want)
+    request: dict[str, Any] = {"UUID": uuid}
+    for top in changed_tops:
+        value = want_tree.get(top)
+        alias = MappingSettings.model_fields[top].serialization_alias
+        if value is None:
+            request[alias] = rules.CLEAR_VALUE[top]
+        else:
+            request.update(_update_parameters(top, value))
+    return request
+
+
+def _update_parameters(top: str, value: Any) -> dict[str, Any]:
+    """One top-level field in API form, as Update takes it."""
+    part = to_request({top: value})
+    for config in part.values():
+        if isinstance(config, dict):
+            config.pop("ConsumerGroupId", None)  # create-only; equal here anyway
+    if "SourceAccessConfigurations" in part:
+        # AWS refuses VIRTUAL_HOST on Update; a change of it forces a replace.
+        part["SourceAccessConfigurations"] = [
+            e for e in part["SourceAccessConfigurations"] if e["Type"] != "VIRTUAL_HOST"
+        ]
+    return part
 
 
 def reconcile_existing(change: Change, live: LiveMapping) -> Change | None:

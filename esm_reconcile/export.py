@@ -16,10 +16,10 @@ import yaml
 
 from . import rules
 from .errors import EsmError
+from .filter_patterns import canonical_pattern
 from .model import LiveMapping
 from .normalize import COMPARED_FIELDS, canonical_value, comparable
 from .rules import Kind
-from .spec import canonical_pattern
 
 # Key order of an exported mapping: identity, then where it starts, then whether it is on; the
 # other settings follow in the model's (CreateEventSourceMapping's) order, tags last.
@@ -59,12 +59,7 @@ def export_spec(
     mappings with one identity (AWS refuses these; emulators allow them) the one the diff keeps
     (lowest UUID) is exported.
     """
-    by_function: dict[str, list[LiveMapping]] = {arn: [] for arn in function_labels}
-    for mapping in sorted(mappings, key=lambda m: m.uuid):
-        if mapping.state == "Deleting":
-            continue
-        by_function.setdefault(mapping.function_arn, []).append(mapping)
-
+    by_function = _by_function(mappings, function_labels)
     labels = {
         arn: function_labels.get(arn) or label_for(arn, region, account_id) for arn in by_function
     }
@@ -76,18 +71,11 @@ def export_spec(
 
     functions: dict[str, list[dict[str, Any]]] = {}
     for arn in requested + others:
-        exported: dict[str, dict[str, Any]] = {}
-        for mapping in by_function[arn]:
-            if mapping.kind is None:
-                raise EsmError(
-                    f"mapping {mapping.uuid} of {arn}: unrecognised event source "
-                    f"{mapping.source!r}; cannot export it"
-                )
-            exported.setdefault(mapping.source, export_mapping(mapping))
+        exported = _exported_mappings(arn, by_function[arn])
         label = labels[arn]
         if label in functions:
             raise EsmError(f"two functions export under one key {label!r}")
-        functions[label] = [exported[source] for source in sorted(exported)]
+        functions[label] = exported
 
     doc: dict[str, Any] = {"version": 1}
     if region:
@@ -98,15 +86,52 @@ def export_spec(
     return doc
 
 
+def _by_function(
+    mappings: list[LiveMapping], function_labels: dict[str, str]
+) -> dict[str, list[LiveMapping]]:
+    """The mappings not being deleted, by function ARN in UUID order; every requested function
+    is there, with or without mappings."""
+    by_function: dict[str, list[LiveMapping]] = {arn: [] for arn in function_labels}
+    for mapping in sorted(mappings, key=lambda m: m.uuid):
+        if mapping.state == "Deleting":
+            continue
+        by_function.setdefault(mapping.function_arn, []).append(mapping)
+    return by_function
+
+
+def _exported_mappings(arn: str, mappings: list[LiveMapping]) -> list[dict[str, Any]]:
+    """One function's mappings in spec form, one per identity (the first, by UUID), ordered by
+    source."""
+    exported: dict[str, dict[str, Any]] = {}
+    for mapping in mappings:
+        if mapping.kind is None:
+            raise EsmError(
+                f"mapping {mapping.uuid} of {arn}: unrecognised event source "
+                f"{mapping.source!r}; cannot export it"
+            )
+        exported.setdefault(mapping.source, export_mapping(mapping))
+    return [exported[source] for source in sorted(exported)]
+
+
 def export_mapping(mapping: LiveMapping) -> dict[str, Any]:
     """One live mapping in minimal spec form (see the module docstring)."""
     kind = mapping.kind
     if kind is None:
         raise EsmError(f"mapping {mapping.uuid}: unrecognised event source {mapping.source!r}")
-    settings = mapping.settings
-    out: dict[str, Any] = {}
+    out = _identity(mapping.settings)
+    chosen = _chosen_settings(mapping, kind)
+    for field in _FIRST:
+        if field in chosen:
+            out[field] = chosen.pop(field)
+    out.update(chosen)
+    if mapping.tags:
+        out["tags"] = dict(sorted(mapping.tags.items()))
+    return out
 
-    # Identity.
+
+def _identity(settings: dict[str, Any]) -> dict[str, Any]:
+    """What identifies a mapping: its source (ARN or Kafka brokers), and its topic or queue."""
+    out: dict[str, Any] = {}
     if settings.get("event_source_arn"):
         out["event_source_arn"] = settings["event_source_arn"]
     else:
@@ -116,9 +141,14 @@ def export_mapping(mapping: LiveMapping) -> dict[str, Any]:
     for key in ("topics", "queues"):
         if settings.get(key):
             out[key] = list(settings[key])
+    return out
 
-    # Settings that differ from what AWS would store if they were omitted. Filters have no
-    # default; they are taken as they are (comparable would choke on an unparsable pattern).
+
+def _chosen_settings(mapping: LiveMapping, kind: Kind) -> dict[str, Any]:
+    """The settings that differ from what AWS would store if they were omitted (those the kind
+    requires always), and `enabled: false` for a mapping that is off. Filters have no default;
+    they are taken as they are (comparable would choke on an unparsable pattern)."""
+    settings = mapping.settings
     have = comparable(kind, {k: v for k, v in settings.items() if k != "filter_criteria"})
     default = comparable(kind, {})
     chosen: dict[str, Any] = {}
@@ -135,14 +165,7 @@ def export_mapping(mapping: LiveMapping) -> dict[str, Any]:
             chosen[field] = value
     if mapping.state in _DISABLED_STATES:
         chosen["enabled"] = False
-
-    for field in _FIRST:
-        if field in chosen:
-            out[field] = chosen.pop(field)
-    out.update(chosen)
-    if mapping.tags:
-        out["tags"] = dict(sorted(mapping.tags.items()))
-    return out
+    return chosen
 
 
 def _pattern_object(pattern: Any) -> dict[str, Any] | None:

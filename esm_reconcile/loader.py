@@ -2,6 +2,9 @@
 
 PyYAML silently keeps the last of two equal keys; here that is an error, because a spec where
 `batch_size` appears twice says two things and we cannot know which one was meant.
+
+Hostile structure (alias bombs, deep nesting) is refused by one pass over the parser's events
+(yaml_limits.py) before anything recursive runs; syntax errors are worded in yaml_errors.py.
 """
 
 from __future__ import annotations
@@ -13,15 +16,14 @@ from typing import Any
 
 import yaml
 
-from .errors import MAX_DEPTH, SpecError, SpecErrors, one_line
+from .errors import MAX_DEPTH as MAX_DEPTH  # re-exported: tests import it from here
+from .errors import SpecError, SpecErrors, one_line
+from .yaml_errors import reader_error, yaml_error
+from .yaml_limits import ALIAS_NODES_FLOOR as ALIAS_NODES_FLOOR  # re-exported: tests import it
+from .yaml_limits import checked_events
 
 Path_ = tuple[str | int, ...]
 
-# Nodes that aliases may add beyond those written in the file: the larger of a floor (a small
-# file reusing anchors heavily) and a multiple of the nodes written (`<<: *common` in each of
-# 10,000 mappings adds about one node per node written). A 600-byte alias bomb asks for 10^9.
-ALIAS_NODES_FLOOR = 100_000
-ALIAS_NODES_PER_WRITTEN = 10
 # Python refuses to convert longer decimal integers (sys.get_int_max_str_digits; 0 means no
 # limit, and then Python's default is ours); a hex literal can still make one, which no message
 # or JSON could then print.
@@ -45,6 +47,9 @@ class LoadedFile:
 
 
 class _Builder:
+    """Plain data from a composed document, noting the line of every key and item; errors
+    (duplicate keys, keys that are not plain scalars, unreadable values) are collected."""
+
     def __init__(self, path: str, loader: yaml.constructor.SafeConstructor) -> None:
         self.path = path
         self.loader = loader
@@ -55,61 +60,57 @@ class _Builder:
     def build(self, node: yaml.Node, loc: Path_) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
-            # YAML merge keys (<<): keys written here override merged ones; only two written
-            # keys with one name are a duplicate.
-            # flatten_mapping rewrites the node in place, and an alias builds the same node
-            # again: remember what was written here from the first time.
-            if id(node) not in self.written:
-                explicit = [p for p in node.value if p[0].tag != "tag:yaml.org,2002:merge"]
-                self.written[id(node)] = (
-                    {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)},
-                    {id(pair[0]) for pair in explicit},
-                )
-            explicit_keys, explicit_ids = self.written[id(node)]
-            self.loader.flatten_mapping(node)
-            out: dict[Any, Any] = {}
-            for key_node, value_node in node.value:
-                merged = id(key_node) not in explicit_ids
-                if (
-                    merged
-                    and isinstance(key_node, yaml.ScalarNode)
-                    and key_node.value in explicit_keys
-                ):
-                    continue
-                known_errors = len(self.errors)
-                key = self._construct(key_node, loc)
-                if len(self.errors) > known_errors:
-                    continue  # an unreadable key, reported
-                if not isinstance(key, str | int | bool | float) or key is None:
-                    self.errors.append(
-                        SpecError(
-                            self.path,
-                            key_node.start_mark.line + 1,
-                            dotted(loc),
-                            "mapping keys must be plain scalars",
-                        )
-                    )
-                    continue
-                key = key if isinstance(key, str) else str(key)
-                # Merged mappings may share keys: `<<: [*a, *b]` takes a's (YAML: earlier
-                # wins), and flatten_mapping lists b's pairs first, so the later pair wins.
-                if key in out and not merged:
-                    first = self.lines.get((*loc, key))
-                    self.errors.append(
-                        SpecError(
-                            self.path,
-                            key_node.start_mark.line + 1,
-                            dotted((*loc, key)),
-                            f"duplicate key (first given on line {first})",
-                        )
-                    )
-                    continue
-                self.lines[(*loc, key)] = key_node.start_mark.line + 1
-                out[key] = self.build(value_node, (*loc, key))
-            return out
+            return self._mapping(node, loc)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*loc, i)) for i, item in enumerate(node.value)]
         return self._construct(node, loc)
+
+    def _mapping(self, node: yaml.MappingNode, loc: Path_) -> dict[str, Any]:
+        """YAML merge keys (<<): keys written here override merged ones; only two written keys
+        with one name are a duplicate."""
+        explicit_keys, explicit_ids = self._written_keys(node)
+        self.loader.flatten_mapping(node)
+        out: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            merged = id(key_node) not in explicit_ids
+            if merged and isinstance(key_node, yaml.ScalarNode) and key_node.value in explicit_keys:
+                continue
+            key = self._key(key_node, loc)
+            if key is None:
+                continue
+            # Merged mappings may share keys: `<<: [*a, *b]` takes a's (YAML: earlier
+            # wins), and flatten_mapping lists b's pairs first, so the later pair wins.
+            if key in out and not merged:
+                first = self.lines.get((*loc, key))
+                self._error(key_node, (*loc, key), f"duplicate key (first given on line {first})")
+                continue
+            self.lines[(*loc, key)] = key_node.start_mark.line + 1
+            out[key] = self.build(value_node, (*loc, key))
+        return out
+
+    def _written_keys(self, node: yaml.MappingNode) -> tuple[set[Any], set[int]]:
+        """The keys written in this mapping (not merged into it with <<): their names, and the
+        ids of their nodes. flatten_mapping rewrites the node in place, and an alias builds the
+        same node again: what was written is remembered from the first time."""
+        if id(node) not in self.written:
+            explicit = [p for p in node.value if p[0].tag != "tag:yaml.org,2002:merge"]
+            self.written[id(node)] = (
+                {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)},
+                {id(pair[0]) for pair in explicit},
+            )
+        return self.written[id(node)]
+
+    def _key(self, key_node: yaml.Node, loc: Path_) -> str | None:
+        """A mapping key as text, or None when it is unreadable or not a plain scalar
+        (reported)."""
+        known_errors = len(self.errors)
+        key = self._construct(key_node, loc)
+        if len(self.errors) > known_errors:
+            return None  # an unreadable key, reported
+        if not isinstance(key, str | int | bool | float) or key is None:
+            self._error(key_node, loc, "mapping keys must be plain scalars")
+            return None
+        return key if isinstance(key, str) else str(key)
 
     def _construct(self, node: yaml.Node, loc: Path_) -> Any:
         """A scalar (or a complex key) as PyYAML's safe constructor reads it. Values it cannot
@@ -125,8 +126,11 @@ class _Builder:
             if not (isinstance(value, int) and abs(value) >= _INT_TOO_LARGE):
                 return value
             message = f"number too large (more than {INT_DIGIT_LIMIT} digits)"
-        self.errors.append(SpecError(self.path, node.start_mark.line + 1, dotted(loc), message))
+        self._error(node, loc, message)
         return None
+
+    def _error(self, node: yaml.Node, loc: Path_, message: str) -> None:
+        self.errors.append(SpecError(self.path, node.start_mark.line + 1, dotted(loc), message))
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -146,6 +150,7 @@ def _unreadable(node: yaml.Node, exc: Exception) -> str:
 
 
 def dotted(loc: Path_) -> str:
+    """A location as messages name it: `functions.orders[0].batch_size`."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -153,138 +158,6 @@ def dotted(loc: Path_) -> str:
         else:
             out += f".{one_line(part)}" if out else one_line(part)
     return out or "(document)"
-
-
-def _yaml_error(path: str, exc: yaml.MarkedYAMLError) -> SpecError:
-    """A YAML error at the line the user must fix. PyYAML notices an unclosed `{`/`[` or a key
-    without `: ` only on a later line; its context mark is where the mistake is."""
-    problem = exc.problem or str(exc)
-    pm, cm, context = exc.problem_mark, exc.context_mark, exc.context or ""
-    line = pm.line + 1 if pm else (cm.line + 1 if cm else 0)
-    if cm is not None and context.startswith(
-        ("while scanning a simple key", "while parsing a flow")
-    ):
-        if pm is not None and pm.line != cm.line:
-            problem += f" on line {pm.line + 1}"
-        line = cm.line + 1
-        if context.startswith("while scanning a simple key"):
-            problem += "; a key needs ': ' (a colon and a space) after it"
-        else:
-            bracket = "{" if "mapping" in context else "["
-            problem += f"; the '{bracket}' opened on this line is not closed"
-    elif cm is not None and context.startswith("while parsing a block") and "but found" in problem:
-        problem += (
-            f": this line does not line up with the block that starts on line {cm.line + 1}"
-            " (check the indentation)"
-        )
-    elif isinstance(exc, yaml.composer.ComposerError) and context:
-        # "expected a single document in the stream" / "but found another document";
-        # "found duplicate anchor 'a'; first occurrence" / "second occurrence".
-        where = f" (line {cm.line + 1})" if cm is not None and pm is not None else ""
-        problem = f"{context}{where}, {problem}"
-    return SpecError(path, line, "", "invalid YAML: " + " ".join(problem.splitlines()))
-
-
-def _reader_error(path: str, text: str, exc: yaml.YAMLError) -> SpecError:
-    """A YAML error without a mark: the reader's refusal of a character. PyYAML words it over
-    two lines with an offset; say it in one, at the character's line."""
-    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
-    if isinstance(exc, yaml.reader.ReaderError) and bad is not None:
-        line = text.count("\n", 0, bad.start()) + 1
-        return SpecError(
-            path,
-            line,
-            "",
-            f"invalid YAML: unacceptable character #x{ord(bad.group()):04x}: {exc.reason}",
-        )
-    return SpecError(path, 0, "", "invalid YAML: " + " ".join(str(exc).split()))
-
-
-def _checked_events(
-    path: str, text: str, loader_class: type[yaml.SafeLoader], keep: bool
-) -> tuple[list[yaml.Event], yaml.YAMLError | None]:
-    """Parse `text` into events (kept when `keep`), refusing hostile structure as they come,
-    before anything recursive runs on them (SpecErrors).
-
-    PyYAML's composers recurse once per nesting level (RecursionError; libyaml's crashes the
-    process near 100,000 levels), and an alias shares one node that our builder then builds
-    once per use: 10 levels of 9 aliases each is 9^10 nodes from a 600-byte file. So refuse
-    nesting deeper than MAX_DEPTH, an alias inside the node it names (a cycle), and aliases
-    that would add more nodes than the file's size justifies. Only counts are kept: per anchor,
-    the nodes it expands to and its height.
-
-    Stops after the first document and the event that follows it, which is as far as composing
-    a single document reads. A YAML error ends the stream early: it is returned, for the
-    composer to raise at the same point it would have.
-    """
-    anchors: dict[str, tuple[int, int]] = {}  # name -> (nodes it expands to, height)
-    # Open collections: [anchor, nodes expanded before it, deepest level inside it].
-    open_: list[list[Any]] = []
-    open_anchors: dict[str, int] = {}  # names of the open collections' anchors, counted
-    written = expanded = 0  # nodes as written (an alias is one), and as the builder builds them
-    events: list[yaml.Event] = []
-
-    def refuse(event: yaml.Event, message: str) -> SpecErrors:
-        return SpecError(path, event.start_mark.line + 1, "", message).as_group()
-
-    parser = None
-    try:
-        parser = loader_class(text)  # the pure-Python reader checks characters right here
-        first_document_read = False
-        while (event := parser.get_event()) is not None:
-            if keep:
-                events.append(event)
-            kind = type(event)
-            if kind is yaml.ScalarEvent:
-                written += 1
-                expanded += 1
-                if event.anchor is not None:
-                    anchors[event.anchor] = (1, 0)
-            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                if len(open_) >= MAX_DEPTH:
-                    raise refuse(event, f"nested deeper than {MAX_DEPTH} levels")
-                written += 1
-                expanded += 1
-                open_.append([event.anchor, expanded - 1, len(open_) + 1])
-                if event.anchor is not None:
-                    open_anchors[event.anchor] = open_anchors.get(event.anchor, 0) + 1
-            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                anchor, before, deepest = open_.pop()
-                if open_ and deepest > open_[-1][2]:
-                    open_[-1][2] = deepest
-                if anchor is not None:
-                    open_anchors[anchor] -= 1
-                    anchors[anchor] = (expanded - before, deepest - len(open_))
-            elif kind is yaml.AliasEvent:
-                written += 1
-                name = event.anchor
-                if open_anchors.get(name):
-                    raise refuse(event, f"alias *{name} is inside the node it names (a cycle)")
-                # An undefined alias is one node here; the composer reports it in its words.
-                nodes, height = anchors.get(name, (1, 0))
-                if len(open_) + height > MAX_DEPTH:
-                    raise refuse(
-                        event, f"alias *{name} makes this nested deeper than {MAX_DEPTH} levels"
-                    )
-                expanded += nodes
-                limit = max(ALIAS_NODES_FLOOR, ALIAS_NODES_PER_WRITTEN * written)
-                if expanded - written > limit:
-                    raise refuse(
-                        event,
-                        f"alias *{name} expands to {nodes:,} nodes; the aliases in this file "
-                        f"would add more than {limit:,} (an alias bomb?): refused",
-                    )
-                if open_ and len(open_) + height > open_[-1][2]:
-                    open_[-1][2] = len(open_) + height
-            if first_document_read:
-                break  # the event after the document: composing reads this far, no further
-            first_document_read = kind is yaml.DocumentEndEvent
-    except yaml.YAMLError as exc:
-        return events, exc
-    finally:
-        if parser is not None:
-            parser.dispose()
-    return events, None
 
 
 class _ReplayLoader(
@@ -330,10 +203,10 @@ _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _python_worded(path: str, text: str, exc: yaml.MarkedYAMLError) -> yaml.MarkedYAMLError:
-    """The same syntax error as the pure-Python parser words it (_yaml_error knows its words).
+    """The same syntax error as the pure-Python parser words it (yaml_error knows its words).
     The events are checked again: this parser might read further than libyaml did."""
     try:
-        events, error = _checked_events(path, text, yaml.SafeLoader, keep=True)
+        events, error = checked_events(path, text, yaml.SafeLoader, keep=True)
         _ReplayLoader(events, error).get_single_node()
     except yaml.MarkedYAMLError as python_exc:
         return python_exc
@@ -359,37 +232,44 @@ def load_text(path: str, text: str) -> LoadedFile:
     Raises SpecErrors (all found) for syntax errors, duplicate keys, unreadable values, and
     hostile structure (alias bombs, deep nesting), the last before anything recursive runs."""
     path_str = str(path)
-    # libyaml accepts tabs in places PyYAML refuses: keep one verdict for such files.
-    python_parser = "\t" in text or _LOADER is yaml.SafeLoader
-    loader: yaml.SafeLoader | _ReplayLoader | None = None
-    try:
-        if python_parser:
-            events, error = _checked_events(path_str, text, yaml.SafeLoader, keep=True)
-            loader = _ReplayLoader(events, error)
-        else:
-            # Events are cheap with libyaml (a tenth of composing): check them, then compose.
-            # A YAML error is left to the composer, which meets it at the same point.
-            _checked_events(path_str, text, _LOADER, keep=False)
-            loader = _LOADER(text)
-        root = loader.get_single_node()
-    except yaml.MarkedYAMLError as exc:
-        worded = exc if python_parser else _python_worded(path_str, text, exc)
-        raise _yaml_error(path_str, worded).as_group() from None
-    except yaml.YAMLError as exc:
-        raise _reader_error(path_str, text, exc).as_group() from None
-    finally:
-        if loader is not None:
-            loader.dispose()
+    loader, root = _compose(path_str, text)
     if root is None:
         return LoadedFile(path_str, None, {(): 1})
     builder = _Builder(path_str, loader)
     try:
         data = builder.build(root, ())
     except yaml.MarkedYAMLError as exc:
-        raise _yaml_error(path_str, exc).as_group() from None
+        raise yaml_error(path_str, exc).as_group() from None
     if builder.errors:
         raise SpecError.group(builder.errors)
     return LoadedFile(path_str, data, builder.lines)
+
+
+def _compose(path: str, text: str) -> tuple[yaml.SafeLoader | _ReplayLoader, yaml.Node | None]:
+    """The document's root node (None for an empty document), its structure checked first, and
+    the loader that composed it, whose constructor reads its scalars."""
+    # libyaml accepts tabs in places PyYAML refuses: keep one verdict for such files.
+    python_parser = "\t" in text or _LOADER is yaml.SafeLoader
+    loader: yaml.SafeLoader | _ReplayLoader | None = None
+    try:
+        if python_parser:
+            events, error = checked_events(path, text, yaml.SafeLoader, keep=True)
+            loader = _ReplayLoader(events, error)
+        else:
+            # Events are cheap with libyaml (a tenth of composing): check them, then compose.
+            # A YAML error is left to the composer, which meets it at the same point.
+            checked_events(path, text, _LOADER, keep=False)
+            loader = _LOADER(text)
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        worded = exc if python_parser else _python_worded(path, text, exc)
+        raise yaml_error(path, worded).as_group() from None
+    except yaml.YAMLError as exc:
+        raise reader_error(path, text, exc).as_group() from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+    return loader, root
 
 
 def expand_paths(paths: list[str]) -> list[Path]:

@@ -11,8 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from .api_form import SETTING_FIELDS, to_api
+from .filter_patterns import canonical_pattern
 from .rules import DEFAULTS, IDENTITY_FIELDS, NESTED_DEFAULTS, Kind, applies
-from .spec import SETTING_FIELDS, canonical_pattern, to_api
 
 # Settings that are compared between desired and live (tags have their own path).
 COMPARED_FIELDS: tuple[str, ...] = tuple(

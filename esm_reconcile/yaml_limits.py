@@ -1,0 +1,126 @@
+"""Hostile YAML structure, refused before anything recursive meets it.
+
+PyYAML's composers recurse once per nesting level (RecursionError; libyaml's crashes the process
+near 100,000 levels), and an alias shares one node that the loader's builder then builds once per
+use: 10 levels of 9 aliases each is 9^10 nodes from a 600-byte file. So one pass over the parser's
+events refuses nesting deeper than MAX_DEPTH, an alias inside the node it names (a cycle), and
+aliases that would add more nodes than the file's size justifies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .errors import MAX_DEPTH, SpecError, SpecErrors
+
+# Nodes that aliases may add beyond those written in the file: the larger of a floor (a small
+# file reusing anchors heavily) and a multiple of the nodes written (`<<: *common` in each of
+# 10,000 mappings adds about one node per node written). A 600-byte alias bomb asks for 10^9.
+ALIAS_NODES_FLOOR = 100_000
+ALIAS_NODES_PER_WRITTEN = 10
+
+
+def checked_events(
+    path: str, text: str, loader_class: type[yaml.SafeLoader], keep: bool
+) -> tuple[list[yaml.Event], yaml.YAMLError | None]:
+    """Parse `text` into events (kept when `keep`), refusing hostile structure as they come,
+    before anything recursive runs on them (SpecErrors).
+
+    Stops after the first document and the event that follows it, which is as far as composing
+    a single document reads. A YAML error ends the stream early: it is returned, for the
+    composer to raise at the same point it would have.
+    """
+    counts = _StructureCounts(path)
+    anchors = counts.anchors
+    scalars = 0  # the commonest event, counted here rather than in `counts` (speed)
+    events: list[yaml.Event] = []
+    parser = None
+    try:
+        parser = loader_class(text)  # the pure-Python reader checks characters right here
+        first_document_read = False
+        while (event := parser.get_event()) is not None:
+            if keep:
+                events.append(event)
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                scalars += 1
+                if event.anchor is not None:
+                    anchors[event.anchor] = (1, 0)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                counts.collection_start(event, scalars)
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                counts.collection_end(scalars)
+            elif kind is yaml.AliasEvent:
+                counts.alias(event, scalars)
+            if first_document_read:
+                break  # the event after the document: composing reads this far, no further
+            first_document_read = kind is yaml.DocumentEndEvent
+    except yaml.YAMLError as exc:
+        return events, exc
+    finally:
+        if parser is not None:
+            parser.dispose()
+    return events, None
+
+
+class _StructureCounts:
+    """What the pass over the events keeps: only counts. Per anchor, the nodes it expands to and
+    its height; per open collection, its anchor, the nodes expanded before it and the deepest
+    level inside it; and the nodes as written (an alias is one) and as the builder builds them
+    (an alias is as many as its anchor's node holds).
+
+    Scalars, most of the events, are counted by the loop and passed in: `written` and `expanded`
+    here count collections and aliases only, and a total adds the scalars seen so far.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.anchors: dict[str, tuple[int, int]] = {}  # name -> (nodes it expands to, height)
+        self.open: list[list[Any]] = []  # [anchor, nodes expanded before it, deepest level]
+        self.open_anchors: dict[str, int] = {}  # names of the open collections' anchors, counted
+        self.written = 0
+        self.expanded = 0
+
+    def collection_start(self, event: yaml.CollectionStartEvent, scalars: int) -> None:
+        if len(self.open) >= MAX_DEPTH:
+            raise self._refuse(event, f"nested deeper than {MAX_DEPTH} levels")
+        self.written += 1
+        self.expanded += 1
+        self.open.append([event.anchor, self.expanded + scalars - 1, len(self.open) + 1])
+        if event.anchor is not None:
+            self.open_anchors[event.anchor] = self.open_anchors.get(event.anchor, 0) + 1
+
+    def collection_end(self, scalars: int) -> None:
+        anchor, before, deepest = self.open.pop()
+        if self.open and deepest > self.open[-1][2]:
+            self.open[-1][2] = deepest
+        if anchor is not None:
+            self.open_anchors[anchor] -= 1
+            self.anchors[anchor] = (self.expanded + scalars - before, deepest - len(self.open))
+
+    def alias(self, event: yaml.AliasEvent, scalars: int) -> None:
+        self.written += 1
+        name = event.anchor
+        if self.open_anchors.get(name):
+            raise self._refuse(event, f"alias *{name} is inside the node it names (a cycle)")
+        # An undefined alias is one node here; the composer reports it in its words.
+        nodes, height = self.anchors.get(name, (1, 0))
+        if len(self.open) + height > MAX_DEPTH:
+            raise self._refuse(
+                event, f"alias *{name} makes this nested deeper than {MAX_DEPTH} levels"
+            )
+        self.expanded += nodes
+        limit = max(ALIAS_NODES_FLOOR, ALIAS_NODES_PER_WRITTEN * (self.written + scalars))
+        if self.expanded - self.written > limit:  # nodes added by aliases (scalars cancel out)
+            raise self._refuse(
+                event,
+                f"alias *{name} expands to {nodes:,} nodes; the aliases in this file "
+                f"would add more than {limit:,} (an alias bomb?): refused",
+            )
+        if self.open and len(self.open) + height > self.open[-1][2]:
+            self.open[-1][2] = len(self.open) + height
+
+    def _refuse(self, event: yaml.Event, message: str) -> SpecErrors:
+        return SpecError(self.path, event.start_mark.line + 1, "", message).as_group()
