@@ -35,7 +35,9 @@ class Filter(ApiModel):
         parsed = value
         if isinstance(value, str):
             try:
-                parsed = json.loads(value, parse_constant=_refuse_constant)
+                parsed = json.loads(
+                    value, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
+                )
             except json.JSONDecodeError as exc:
                 raise ValueError(f"pattern is not valid JSON: {exc.msg}") from None
             except RecursionError:
@@ -54,6 +56,16 @@ class Filter(ApiModel):
         if len(canonical_pattern(parsed)) > 4096:
             raise ValueError("pattern is longer than 4096 characters")
         return value
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A key given twice says two things (YAML refuses it too); json.loads would keep the last."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"pattern is not valid: the key {one_line(key)} is given twice")
+        seen[key] = value
+    return seen
 
 
 def _refuse_constant(name: str) -> Any:

@@ -9,6 +9,8 @@ Hostile structure (alias bombs, deep nesting) is refused by one pass over the pa
 
 from __future__ import annotations
 
+import os
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,8 @@ from .yaml_limits import ALIAS_NODES_FLOOR as ALIAS_NODES_FLOOR  # re-exported: 
 from .yaml_limits import checked_events
 
 Path_ = tuple[str | int, ...]
+# A 10,000-mapping spec is about 2 MB; a file far larger is a mistake or an attack.
+MAX_SPEC_BYTES = 32 * 2**20
 
 # Python refuses to convert longer decimal integers (sys.get_int_max_str_digits; 0 means no
 # limit, and then Python's default is ours); a hex literal can still make one, which no message
@@ -110,7 +114,19 @@ class _Builder:
         if not isinstance(key, str | int | bool | float) or key is None:
             self._error(key_node, loc, "mapping keys must be plain scalars")
             return None
-        return key if isinstance(key, str) else str(key)
+        if isinstance(key, str):
+            return key
+        written = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+        if str(key) != written:
+            # YAML 1.1 reads `on`, `yes`, `0x10`, `1_000` as true, true, 16, 1000: a tag key or
+            # a function named so would silently become another name.
+            self._error(
+                key_node,
+                (*loc, written),
+                f"the key {one_line(written)} reads as {key!r} in YAML; quote it",
+            )
+            return None
+        return written
 
     def _construct(self, node: yaml.Node, loc: Path_) -> Any:
         """A scalar (or a complex key) as PyYAML's safe constructor reads it. Values it cannot
@@ -218,12 +234,26 @@ def _python_worded(path: str, text: str, exc: yaml.MarkedYAMLError) -> yaml.Mark
 def load_file(path: str | Path) -> LoadedFile:
     """Parse one YAML file. Raises SpecErrors (all found) for syntax errors and duplicate keys."""
     path_str = str(path)
+
+    def refused(message: str) -> SpecErrors:
+        return SpecError(path_str, 0, "", message).as_group()
+
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # O_NONBLOCK: a FIFO with no writer must not hang validate; only regular files are read.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with open(descriptor, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise refused("not a regular file")
+            raw = handle.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
-        raise SpecError(path_str, 0, "", f"cannot read file: {exc.strerror}").as_group() from None
+        raise refused(f"cannot read file: {exc.strerror}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise refused(f"larger than {MAX_SPEC_BYTES // 2**20} MiB; split it into several files")
+    try:
+        # As read_text would: universal newlines, so lines count the same way.
+        text = raw.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError:
-        raise SpecError(path_str, 0, "", "file is not UTF-8 text").as_group() from None
+        raise refused("file is not UTF-8 text") from None
     return load_text(path_str, text)
 
 
@@ -280,17 +310,30 @@ def expand_paths(paths: list[str]) -> list[Path]:
     seen: set[Path] = set()
     for raw in paths:
         p = Path(raw)
-        found = (
-            sorted(q for q in p.iterdir() if q.suffix in (".yaml", ".yml") and q.is_file())
-            if p.is_dir()
-            else [p]
-        )
+        found = _directory_specs(p) if p.is_dir() else [p]
         for file in found:
             resolved = _identity(file)
             if resolved not in seen:
                 seen.add(resolved)
                 out.append(file)
     return out
+
+
+def _directory_specs(directory: Path) -> list[Path]:
+    """The *.yaml / *.yml files of a directory. A symlink there that leads out of it is
+    refused: a pull request could add one to any file on the CI machine and have its lines
+    quoted back in errors. Naming such a file with -f reads it."""
+    inside = _identity(directory)
+    found, outside = [], []
+    for entry in sorted(directory.iterdir()):
+        if entry.suffix not in (".yaml", ".yml") or not entry.is_file():
+            continue
+        if entry.is_symlink() and inside not in _identity(entry).parents:
+            outside.append(SpecError(str(entry), 0, "", f"a symlink out of {directory}: refused"))
+        found.append(entry)
+    if outside:
+        raise SpecErrors(outside)
+    return found
 
 
 def _identity(path: Path) -> Path:

@@ -20,6 +20,13 @@ from .errors import MAX_DEPTH, SpecError, SpecErrors
 # 10,000 mappings adds about one node per node written). A 600-byte alias bomb asks for 10^9.
 ALIAS_NODES_FLOOR = 100_000
 ALIAS_NODES_PER_WRITTEN = 10
+# Likewise for the text aliases repeat: one alias of a 1 MB scalar is one node but 1 MB, and
+# 30,000 of them (a 200 KB file) would be 30 GB once built and compared.
+ALIAS_CHARS_FLOOR = 10_000_000
+ALIAS_CHARS_PER_WRITTEN = 10
+# Nodes as written: a 10,000-mapping spec has about 150,000. A few million already take
+# gigabytes once built and validated, from a file of a few MB.
+MAX_NODES = 1_000_000
 
 
 def checked_events(
@@ -32,9 +39,10 @@ def checked_events(
     a single document reads. A YAML error ends the stream early: it is returned, for the
     composer to raise at the same point it would have.
     """
-    counts = _StructureCounts(path)
+    counts = _StructureCounts(path, len(text))
     anchors = counts.anchors
     scalars = 0  # the commonest event, counted here rather than in `counts` (speed)
+    chars = 0  # the text of the scalars seen so far
     events: list[yaml.Event] = []
     parser = None
     try:
@@ -46,12 +54,15 @@ def checked_events(
             kind = type(event)
             if kind is yaml.ScalarEvent:
                 scalars += 1
+                chars += len(event.value)
                 if event.anchor is not None:
-                    anchors[event.anchor] = (1, 0)
+                    anchors[event.anchor] = (1, 0, len(event.value))
+                if scalars > MAX_NODES:
+                    raise counts.too_many(event)
             elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
-                counts.collection_start(event, scalars)
+                counts.collection_start(event, scalars, chars)
             elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-                counts.collection_end(scalars)
+                counts.collection_end(scalars, chars)
             elif kind is yaml.AliasEvent:
                 counts.alias(event, scalars)
             if first_document_read:
@@ -75,30 +86,50 @@ class _StructureCounts:
     here count collections and aliases only, and a total adds the scalars seen so far.
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, text_length: int) -> None:
         self.path = path
-        self.anchors: dict[str, tuple[int, int]] = {}  # name -> (nodes it expands to, height)
-        self.open: list[list[Any]] = []  # [anchor, nodes expanded before it, deepest level]
+        # name -> (nodes it expands to, height, characters of scalar text it expands to)
+        self.anchors: dict[str, tuple[int, int, int]] = {}
+        # per open collection: [anchor, nodes expanded before it, deepest level, chars before]
+        self.open: list[list[Any]] = []
         self.open_anchors: dict[str, int] = {}  # names of the open collections' anchors, counted
         self.written = 0
         self.expanded = 0
+        self.alias_chars = 0  # scalar text that aliases repeat
+        self.chars_limit = max(ALIAS_CHARS_FLOOR, ALIAS_CHARS_PER_WRITTEN * text_length)
 
-    def collection_start(self, event: yaml.CollectionStartEvent, scalars: int) -> None:
+    def collection_start(self, event: yaml.CollectionStartEvent, scalars: int, chars: int) -> None:
         if len(self.open) >= MAX_DEPTH:
             raise self._refuse(event, f"nested deeper than {MAX_DEPTH} levels")
         self.written += 1
+        if self.written + scalars > MAX_NODES:
+            raise self.too_many(event)
         self.expanded += 1
-        self.open.append([event.anchor, self.expanded + scalars - 1, len(self.open) + 1])
+        self.open.append(
+            [
+                event.anchor,
+                self.expanded + scalars - 1,
+                len(self.open) + 1,
+                chars + self.alias_chars,
+            ]
+        )
         if event.anchor is not None:
             self.open_anchors[event.anchor] = self.open_anchors.get(event.anchor, 0) + 1
 
-    def collection_end(self, scalars: int) -> None:
-        anchor, before, deepest = self.open.pop()
+    def collection_end(self, scalars: int, chars: int) -> None:
+        anchor, before, deepest, chars_before = self.open.pop()
         if self.open and deepest > self.open[-1][2]:
             self.open[-1][2] = deepest
         if anchor is not None:
             self.open_anchors[anchor] -= 1
-            self.anchors[anchor] = (self.expanded + scalars - before, deepest - len(self.open))
+            self.anchors[anchor] = (
+                self.expanded + scalars - before,
+                deepest - len(self.open),
+                chars + self.alias_chars - chars_before,
+            )
+
+    def too_many(self, event: yaml.Event) -> SpecErrors:
+        return self._refuse(event, f"more than {MAX_NODES:,} values in one file: refused")
 
     def alias(self, event: yaml.AliasEvent, scalars: int) -> None:
         self.written += 1
@@ -106,7 +137,7 @@ class _StructureCounts:
         if self.open_anchors.get(name):
             raise self._refuse(event, f"alias *{name} is inside the node it names (a cycle)")
         # An undefined alias is one node here; the composer reports it in its words.
-        nodes, height = self.anchors.get(name, (1, 0))
+        nodes, height, size = self.anchors.get(name, (1, 0, 0))
         if len(self.open) + height > MAX_DEPTH:
             raise self._refuse(
                 event, f"alias *{name} makes this nested deeper than {MAX_DEPTH} levels"
@@ -118,6 +149,13 @@ class _StructureCounts:
                 event,
                 f"alias *{name} expands to {nodes:,} nodes; the aliases in this file "
                 f"would add more than {limit:,} (an alias bomb?): refused",
+            )
+        self.alias_chars += size
+        if self.alias_chars > self.chars_limit:
+            raise self._refuse(
+                event,
+                f"alias *{name} repeats {size:,} characters; the aliases in this file would "
+                f"repeat more than {self.chars_limit:,} (an alias bomb?): refused",
             )
         if self.open and len(self.open) + height > self.open[-1][2]:
             self.open[-1][2] = len(self.open) + height

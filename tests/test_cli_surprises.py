@@ -349,3 +349,75 @@ def test_a_huge_key_is_cut_in_messages_and_errors_are_capped(
     assert code == 1
     assert "... and 500 more error(s)" in err and "1500 error(s) in the spec" in err
     assert len(err.splitlines()) == 1002
+
+
+# -- files that are not what they seem (adversarial review) ------------------------------------
+
+
+def test_an_alias_of_a_long_string_repeated_is_a_bomb_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    """Each alias is one node, but 100 KB of text: counted by the text it repeats."""
+    spec = tmp_path / "a.yaml"
+    spec.write_text(
+        "version: 1\nx-s: &s " + "x" * 100_000 + "\nfunctions:\n  f:\n"
+        f"    - event_source_arn: arn:aws:sqs:us-east-1:{ACCOUNT}:q\n"
+        "      filter_criteria: {filters: [{pattern: {body: ["
+        + ", ".join(["*s"] * 30_000)
+        + "]}}]}\n"
+    )
+    started = time.monotonic()
+    code, _out, err = run(["validate", "-f", str(spec)], capsys)
+    assert code == 1 and time.monotonic() - started < 5
+    assert "alias *s repeats 100,000 characters" in err and "(an alias bomb?)" in err
+
+
+def test_a_file_of_millions_of_values_is_refused_early(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    spec = tmp_path / "a.yaml"
+    spec.write_text("version: 1\nf: [" + ",".join(["1"] * 1_500_000) + "]\n")
+    code, _out, err = run(["validate", "-f", str(spec)], capsys)
+    assert code == 1
+    assert "more than 1,000,000 values in one file: refused" in err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
+def test_only_regular_files_of_bounded_size_are_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None, kind: str
+) -> None:
+    from esm_reconcile import loader
+
+    if kind == "fifo":
+        path = tmp_path / "spec.yaml"
+        os.mkfifo(path)  # no writer: reading it would wait for ever
+        expected = "not a regular file"
+    elif kind == "device":
+        path = Path("/dev/zero")
+        expected = "not a regular file"
+    else:
+        path = tmp_path / "spec.yaml"
+        with open(path, "wb") as handle:
+            handle.truncate(loader.MAX_SPEC_BYTES + 1)  # sparse: no disk used
+        expected = "larger than 32 MiB"
+    started = time.monotonic()
+    code, _out, err = run(["validate", "-f", str(path)], capsys)
+    assert code == 1 and time.monotonic() - started < 5
+    assert f"{path}: {expected}" in err
+
+
+def test_a_symlink_out_of_a_spec_directory_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], aws_env: None
+) -> None:
+    """A pull request must not get a file from elsewhere on the CI machine quoted in errors."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0\n")
+    specs = tmp_path / "specs"
+    specs.mkdir()
+    (specs / "a.yaml").write_text(spec_text())
+    (specs / "b.yaml").symlink_to(secret)
+    (specs / "c.yaml").symlink_to(specs / "a.yaml")  # inside: fine, and the same file as a.yaml
+    code, _out, err = run(["validate", "-f", str(specs)], capsys)
+    assert code == 1
+    assert f"{specs / 'b.yaml'}: a symlink out of {specs}: refused" in err
+    assert "root:x" not in err

@@ -10,6 +10,7 @@ import pytest
 from esm_reconcile.errors import SpecError, SpecErrors
 from esm_reconcile.loader import expand_paths, load_file, load_text
 from esm_reconcile.validate import load_spec
+from tests.cli_runner import run_esm
 
 
 def write(tmp_path: Path, text: str, name: str = "spec.yaml") -> Path:
@@ -79,9 +80,17 @@ def test_line_of_falls_back_to_deepest_known_prefix(tmp_path: Path) -> None:
     assert loaded.line_of(("nothing",)) == 2  # the document itself starts after the comment
 
 
-def test_non_string_keys_become_strings(tmp_path: Path) -> None:
-    loaded = load_file(write(tmp_path, "1: a\ntrue: b\n"))
-    assert loaded.data == {"1": "a", "True": "b"}
+def test_non_string_keys_keep_their_text_or_are_refused(tmp_path: Path) -> None:
+    """`1` reads as 1 and means "1"; `true`, `on` and `0x10` read as True and 16, which is not
+    what was written: a tag key or function name would silently become another name."""
+    loaded = load_file(write(tmp_path, "1: a\n"))
+    assert loaded.data == {"1": "a"}
+    with pytest.raises(SpecErrors) as refused:
+        load_file(write(tmp_path, "true: b\n0x10: c\n"))
+    assert [e.message for e in refused.value.errors] == [
+        "the key true reads as True in YAML; quote it",
+        "the key 0x10 reads as 16 in YAML; quote it",
+    ]
 
 
 def test_unquoted_timestamps_and_json_strings_are_kept(tmp_path: Path) -> None:
@@ -426,9 +435,7 @@ def test_a_symlink_to_a_named_file_is_the_same_file(tmp_path: Path) -> None:
     assert expand_paths([str(loop), str(loop)]) == [loop]
 
 
-def test_the_same_file_twice_through_the_cli_is_one_file(tmp_path: Path, capsys) -> None:
-    from esm_reconcile.cli import main
-
+def test_the_same_file_twice_through_the_cli_is_one_file(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
@@ -438,13 +445,9 @@ def test_the_same_file_twice_through_the_cli_is_one_file(tmp_path: Path, capsys)
           f: [{event_source_arn: "arn:aws:sqs:us-east-1:123456789012:q"}]
         """,
     )
-    try:
-        code = main(["validate", "-f", str(path), "-f", str(tmp_path), "-f", str(path)])
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert code in (0, None), err
-    assert "1 file(s) valid" in out + err
+    result = run_esm("validate", "-f", path, "-f", tmp_path, "-f", path)
+    assert result.code == 0, result.err
+    assert "1 file(s) valid" in result.output
 
 
 def test_load_text_reads_text_as_if_from_the_named_file(tmp_path: Path) -> None:
