@@ -73,8 +73,10 @@ class _Builder:
         """YAML merge keys (<<): keys written here override merged ones; only two written keys
         with one name are a duplicate."""
         explicit_keys, explicit_ids = self._written_keys(node)
+        ranks = self._merge_ranks(node)
         self.loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
+        rank_of: dict[str, int] = {}  # per merged key: the rank of the mapping it came from
         for key_node, value_node in node.value:
             merged = id(key_node) not in explicit_ids
             if merged and isinstance(key_node, yaml.ScalarNode) and key_node.value in explicit_keys:
@@ -82,15 +84,38 @@ class _Builder:
             key = self._key(key_node, loc)
             if key is None:
                 continue
-            # Merged mappings may share keys: `<<: [*a, *b]` takes a's (YAML: earlier
-            # wins), and flatten_mapping lists b's pairs first, so the later pair wins.
             if key in out and not merged:
                 first = self.lines.get((*loc, key))
                 self._error(key_node, (*loc, key), f"duplicate key (first given on line {first})")
                 continue
+            if merged:
+                # Merged mappings may share keys: `<<: [*a, *b]` takes a's (YAML: the earlier
+                # wins). PyYAML's versions list the merged pairs in different orders.
+                rank = ranks.get(id(key_node), 0)
+                if key in rank_of and rank_of[key] <= rank:
+                    continue
+                rank_of[key] = rank
             self.lines[(*loc, key)] = key_node.start_mark.line + 1
             out[key] = self.build(value_node, (*loc, key))
         return out
+
+    def _merge_ranks(self, node: yaml.MappingNode) -> dict[int, int]:
+        """For each key node that `<<` merges into `node`, the position of the mapping it
+        comes from in the merge list (0 for `<<: *a` or the first of `<<: [*a, *b]`)."""
+        ranks: dict[int, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag != "tag:yaml.org,2002:merge":
+                continue
+            sources = (
+                value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+            )
+            for rank, source in enumerate(sources):
+                if isinstance(source, yaml.MappingNode):
+                    self._written_keys(source)  # before flattening rewrites it
+                    self.loader.flatten_mapping(source)  # its own merges first
+                    for merged_key, _ in source.value:
+                        ranks.setdefault(id(merged_key), rank)
+        return ranks
 
     def _written_keys(self, node: yaml.MappingNode) -> tuple[set[Any], set[int]]:
         """The keys written in this mapping (not merged into it with <<): their names, and the

@@ -69,6 +69,12 @@ def checked_events(
                 break  # the event after the document: composing reads this far, no further
             first_document_read = kind is yaml.DocumentEndEvent
     except yaml.YAMLError as exc:
+        if "maximum nesting depth" in str(exc):
+            # Newer libyaml stops deep input itself, while scanning ahead of the events.
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            line = mark.line + 1 if mark is not None else 0
+            message = f"nested deeper than {MAX_DEPTH} levels"
+            raise SpecError(path, line, "", message).as_group() from None
         return events, exc
     finally:
         if parser is not None:
