@@ -5,7 +5,8 @@ Two things live here, so that every test file fakes AWS the same way:
 - Read-backs: Get/List items as AWS returns them for a mapping created with no optional field,
   one builder per source kind, following reference A.4 (shared/reference/aws-esm-semantics.md).
   Every builder takes `**overrides`: a key given replaces AWS's value, a key given as None is
-  left out of the item (AWS omits it).
+  left out of the item (AWS omits it). `readback_of_create` gives the item for any
+  CreateEventSourceMapping request (what tests/fake_lambda.py's Create answers).
 - A botocore Stubber harness for the Applier: a real boto3 Lambda client that can never reach
   the network, a record of every call, and a fake clock that only moves when the Applier sleeps
   (reference B's state machine is then scripted one response at a time).
@@ -25,6 +26,7 @@ from botocore.stub import Stubber
 from esm_reconcile.apply import Applier, ApplyResult
 from esm_reconcile.model import LiveMapping
 from esm_reconcile.plan import Change, Plan
+from esm_reconcile.rules import Kind
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -40,6 +42,28 @@ KAFKA_ERROR_HANDLING_2026: dict[str, Any] = {
     "MaximumRetryAttempts": -1,
     "MaximumRecordAgeInSeconds": -1,
 }
+NO_RECORDS = {"LastProcessingResult": "No records processed"}
+
+# What AWS fills in per kind for a setting the create request left out (A.4).
+SQS_DEFAULTS: dict[str, Any] = {
+    "BatchSize": 10,
+    "MaximumBatchingWindowInSeconds": 0,
+    "FunctionResponseTypes": [],
+}
+STREAM_DEFAULTS: dict[str, Any] = {
+    "BatchSize": 100,
+    "MaximumBatchingWindowInSeconds": 0,
+    "ParallelizationFactor": 1,
+    **NO_RECORDS,
+    "DestinationConfig": {"OnFailure": {}},
+    "MaximumRecordAgeInSeconds": -1,
+    "BisectBatchOnFunctionError": False,
+    "MaximumRetryAttempts": -1,
+    "TumblingWindowInSeconds": 0,
+    "FunctionResponseTypes": [],
+}
+KAFKA_DEFAULTS: dict[str, Any] = {"BatchSize": 100, **NO_RECORDS}
+BROKER_DEFAULTS: dict[str, Any] = {"BatchSize": 100}  # Amazon MQ and DocumentDB
 
 
 def U(name: str) -> str:
@@ -89,8 +113,7 @@ def sqs_readback(
 ) -> dict[str, Any]:
     """SQS (standard or FIFO) created with nothing but the queue [AWS-rec]; FIFO too reads back
     window 0, although FIFO takes no window."""
-    defaults = {"BatchSize": 10, "MaximumBatchingWindowInSeconds": 0, "FunctionResponseTypes": []}
-    return _readback(uuid, state, source, defaults, overrides, function_arn=function_arn)
+    return _readback(uuid, state, source, SQS_DEFAULTS, overrides, function_arn=function_arn)
 
 
 def stream_readback(
@@ -102,19 +125,7 @@ def stream_readback(
     **overrides: Any,
 ) -> dict[str, Any]:
     """Kinesis / DynamoDB Streams with the full stream default set AWS returns [AWS-rec]."""
-    defaults = {
-        "StartingPosition": starting_position,
-        "BatchSize": 100,
-        "MaximumBatchingWindowInSeconds": 0,
-        "ParallelizationFactor": 1,
-        "LastProcessingResult": "No records processed",
-        "DestinationConfig": {"OnFailure": {}},
-        "MaximumRecordAgeInSeconds": -1,
-        "BisectBatchOnFunctionError": False,
-        "MaximumRetryAttempts": -1,
-        "TumblingWindowInSeconds": 0,
-        "FunctionResponseTypes": [],
-    }
+    defaults = {"StartingPosition": starting_position, **STREAM_DEFAULTS}
     return _readback(
         uuid, state, source, defaults, overrides, function_arn=function_arn, reason="User action"
     )
@@ -126,11 +137,10 @@ def msk_readback(
     """Amazon MSK: BatchSize 100, no batching-window key (500 ms), the consumer group is the
     mapping's own UUID."""
     defaults = {
-        "BatchSize": 100,
+        **KAFKA_DEFAULTS,
         "StartingPosition": "LATEST",
         "Topics": ["orders"],
         "AmazonManagedKafkaEventSourceConfig": {"ConsumerGroupId": uuid},
-        "LastProcessingResult": "No records processed",
     }
     return _readback(uuid, state, source, defaults, overrides)
 
@@ -142,13 +152,12 @@ def self_managed_kafka_readback(
     consumer group = the mapping's UUID, no window key, no EventSourceArn. AWS returns the
     brokers sorted; `brokers` is used as given, so a test can also feed an unsorted list."""
     defaults = {
-        "BatchSize": 100,
+        **KAFKA_DEFAULTS,
         "StartingPosition": "TRIM_HORIZON",
         "Topics": ["orders"],
         "SourceAccessConfigurations": [{"Type": "SASL_SCRAM_512_AUTH", "URI": secret}],
         "SelfManagedEventSource": {"Endpoints": {"KAFKA_BOOTSTRAP_SERVERS": brokers}},
         "SelfManagedKafkaEventSourceConfig": {"ConsumerGroupId": uuid},
-        "LastProcessingResult": "No records processed",
     }
     return _readback(uuid, state, None, defaults, overrides)
 
@@ -167,7 +176,7 @@ def mq_readback(
     if virtual_host is not None:
         # another order than specs write: access entries compare as a set
         access.insert(0, {"Type": "VIRTUAL_HOST", "URI": virtual_host})
-    defaults = {"BatchSize": 100, "Queues": ["orders"], "SourceAccessConfigurations": access}
+    defaults = {**BROKER_DEFAULTS, "Queues": ["orders"], "SourceAccessConfigurations": access}
     return _readback(uuid, state, source, defaults, overrides)
 
 
@@ -177,12 +186,61 @@ def documentdb_readback(
     """DocumentDB: BatchSize 100, no window key, no FullDocument key when created without one
     (AWS default "Default")."""
     defaults = {
-        "BatchSize": 100,
+        **BROKER_DEFAULTS,
         "StartingPosition": "LATEST",
         "DocumentDBEventSourceConfig": {"DatabaseName": "shop", "CollectionName": "orders"},
         "SourceAccessConfigurations": [{"Type": "BASIC_AUTH", "URI": secret}],
     }
     return _readback(uuid, state, source, defaults, overrides)
+
+
+KAFKA_CONFIG_KEYS = {
+    Kind.MSK: "AmazonManagedKafkaEventSourceConfig",
+    Kind.SELF_MANAGED_KAFKA: "SelfManagedKafkaEventSourceConfig",
+}
+MINIMUM_POLLERS = {Kind.SQS: 2, Kind.MSK: 1, Kind.SELF_MANAGED_KAFKA: 1}
+
+
+def readback_of_create(request: dict[str, Any], uuid: str) -> dict[str, Any]:
+    """What Get returns for the mapping `uuid` AWS created from the CreateEventSourceMapping
+    `request`: the request's settings over the kind's defaults, Kafka's consumer group the
+    UUID when not given (and its error handling as the 2026 report reads it), pollers' limits
+    filled in, State from `Enabled`; Tags are the mapping's, not its settings."""
+    kind = LiveMapping.from_response({"UUID": uuid, **request}).kind
+    body = {k: v for k, v in request.items() if k not in ("FunctionName", "Enabled", "Tags")}
+    defaults: dict[str, Any] = {}
+    if kind in (Kind.SQS, Kind.SQS_FIFO):
+        defaults = SQS_DEFAULTS
+    elif kind in (Kind.KINESIS, Kind.DYNAMODB):
+        defaults = STREAM_DEFAULTS
+    elif kind in KAFKA_CONFIG_KEYS:
+        defaults = {**KAFKA_DEFAULTS, **KAFKA_ERROR_HANDLING_2026}
+        if kind is Kind.SELF_MANAGED_KAFKA:
+            defaults["StartingPosition"] = "TRIM_HORIZON"
+        key = KAFKA_CONFIG_KEYS[kind]
+        body[key] = {"ConsumerGroupId": uuid, **body.get(key, {})}
+    elif kind in (Kind.MQ, Kind.DOCUMENTDB):
+        defaults = BROKER_DEFAULTS
+    if kind in MINIMUM_POLLERS and "ProvisionedPollerConfig" in body:
+        body["ProvisionedPollerConfig"] = {
+            "MinimumPollers": MINIMUM_POLLERS[kind],
+            "MaximumPollers": 200,
+            **body["ProvisionedPollerConfig"],
+        }
+    if isinstance(body.get("StartingPositionTimestamp"), str):  # boto3 reads back a datetime
+        body["StartingPositionTimestamp"] = datetime.fromisoformat(
+            body["StartingPositionTimestamp"].replace("Z", "+00:00")
+        )
+    return {
+        **defaults,
+        **body,
+        "UUID": uuid,
+        "FunctionArn": request["FunctionName"],
+        "State": "Enabled" if request.get("Enabled", True) else "Disabled",
+        "StateTransitionReason": "USER_INITIATED",
+        "LastModified": LAST_MODIFIED,
+        "EventSourceMappingArn": esm_arn(uuid),
+    }
 
 
 def live_mapping(response: dict[str, Any], tags: dict[str, str] | None = None) -> LiveMapping:
@@ -298,14 +356,12 @@ class ApplyHarness:
         )
 
 
-@contextmanager
-def stubbed_lambda() -> Iterator[ApplyHarness]:
-    """An ApplyHarness whose client fails the test on any request that reaches the network
-    layer; on a normal exit every queued response must have been used."""
+def offline_client(service: str, calls: list[tuple[str, dict]]) -> Any:
+    """A real boto3 client for a Stubber: every call's operation and parameters are appended to
+    `calls`, and a request that reaches the network layer fails the test."""
     client = boto3.client(
-        "lambda", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
+        service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
     )
-    calls: list[tuple[str, dict]] = []
 
     def record(params: dict, model: Any, **_: Any) -> None:
         calls.append((model.name, dict(params)))
@@ -313,8 +369,17 @@ def stubbed_lambda() -> Iterator[ApplyHarness]:
     def no_network(**_: Any) -> None:
         raise AssertionError("a request reached the network layer")
 
-    client.meta.events.register("before-parameter-build.lambda", record)
+    client.meta.events.register("before-parameter-build", record)
     client.meta.events.register("before-send", no_network)
+    return client
+
+
+@contextmanager
+def stubbed_lambda() -> Iterator[ApplyHarness]:
+    """An ApplyHarness on an `offline_client`; on a normal exit every queued response must
+    have been used."""
+    calls: list[tuple[str, dict]] = []
+    client = offline_client("lambda", calls)
     with Stubber(client) as stubber:
         yield ApplyHarness(client, stubber, calls)
     stubber.assert_no_pending_responses()

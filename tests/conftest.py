@@ -8,6 +8,7 @@ their ARNs. DynamoDB stream ARNs carry a label moto generates, so specs must be 
 
 from __future__ import annotations
 
+import functools
 import io
 import socket
 import urllib.request
@@ -116,9 +117,14 @@ def _zip() -> bytes:
     return buf.getvalue()
 
 
-def client(service: str, endpoint_url: str | None = None) -> Any:
-    """A plain boto3 client for the in-process mock (no endpoint) or the moto server."""
-    return boto3.client(service, region_name=REGION, endpoint_url=endpoint_url)
+@functools.cache
+def client(service: str, endpoint_url: str | None = None, region: str = REGION) -> Any:
+    """A plain boto3 client for the in-process mock (no endpoint) or the moto server.
+
+    Made once and kept: making one loads its service model, which is most of what seeding
+    would cost (mock_aws starts every test on a new default session). moto intercepts a kept
+    client as it does a new one, and its credentials are the fake ones of the first test."""
+    return boto3.client(service, region_name=region, endpoint_url=endpoint_url)
 
 
 def seed(
@@ -129,12 +135,13 @@ def seed(
     streams: Iterable[str] = (),
     tables: Iterable[str] = (),
     endpoint_url: str | None = None,
+    region: str = REGION,
 ) -> Seeded:
     """Create an IAM role, functions (`name`, or `name:qualifier` with a published version and,
     for a non-numeric qualifier, an alias on it), SQS queues, FIFO queues, Kinesis streams and
-    DynamoDB tables with streams enabled."""
+    DynamoDB tables with streams enabled, in `region`."""
     out = Seeded()
-    iam = client("iam", endpoint_url)
+    iam = client("iam", endpoint_url, region)
     try:
         out.role_arn = iam.get_role(RoleName="esm-test-role")["Role"]["Arn"]
     except iam.exceptions.NoSuchEntityException:
@@ -143,7 +150,7 @@ def seed(
             AssumeRolePolicyDocument='{"Version": "2012-10-17", "Statement": []}',
         )["Role"]["Arn"]
 
-    lam = client("lambda", endpoint_url)
+    lam = client("lambda", endpoint_url, region)
     created: set[str] = set()
     for ref in functions:
         name, _, qualifier = ref.partition(":")
@@ -169,7 +176,7 @@ def seed(
         if qualifier:
             out.functions[ref] = f"{base}:{qualifier}"
 
-    sqs = client("sqs", endpoint_url)
+    sqs = client("sqs", endpoint_url, region)
     for name, attributes in [(q, {}) for q in queues] + [
         (q if q.endswith(".fifo") else q + ".fifo", {"FifoQueue": "true"}) for q in fifo_queues
     ]:
@@ -178,14 +185,14 @@ def seed(
             "Attributes"
         ]["QueueArn"]
 
-    kinesis = client("kinesis", endpoint_url)
+    kinesis = client("kinesis", endpoint_url, region)
     for name in streams:
         kinesis.create_stream(StreamName=name, ShardCount=1)
         out.streams[name] = kinesis.describe_stream_summary(StreamName=name)[
             "StreamDescriptionSummary"
         ]["StreamARN"]
 
-    dynamodb = client("dynamodb", endpoint_url)
+    dynamodb = client("dynamodb", endpoint_url, region)
     for name in tables:
         table = dynamodb.create_table(
             TableName=name,

@@ -1,17 +1,12 @@
-"""Apply with several workers, IAM-propagation retries, conflict adoption, transient polls.
-
-A Stubber answers in a fixed order, which concurrent workers cannot keep, so these tests use a
-small thread-safe fake of the Lambda mapping API: it keeps mappings with AWS's states, lets each
-test script errors per call, and records when every call started and ended.
-"""
+"""Apply with several workers, IAM-propagation retries, conflict adoption, transient polls,
+against the thread-safe fake Lambda (tests/fake_lambda.py): a Stubber answers in a fixed order,
+which concurrent workers cannot keep."""
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -21,255 +16,22 @@ from esm_reconcile.apply import PROPAGATION_TIMEOUT, Applier, is_propagation_err
 from esm_reconcile.diff import reconcile_existing
 from esm_reconcile.model import LiveMapping
 from esm_reconcile.plan import Change, Plan
+from tests.aws_shapes import ACCOUNT, FakeTime
+from tests.fake_lambda import (
+    FN,
+    OTHER_FN,
+    FakeLambda,
+    applier,
+    client_error,
+    create,
+    delete,
+    queue,
+    replace_of,
+)
 
-ACCOUNT = "123456789012"
-FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:worker"
-OTHER_FN = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:other"
 ROLE_NOT_READY = (
     "The provided execution role does not have permissions to call ReceiveMessage on SQS"
 )
-
-
-def queue(i: int | str) -> str:
-    return f"arn:aws:sqs:us-east-1:{ACCOUNT}:q{i}"
-
-
-def error(code: str, message: str, status: int = 400, op: str = "Op") -> ClientError:
-    return ClientError(
-        {
-            "Error": {"Code": code, "Message": message},
-            "ResponseMetadata": {"HTTPStatusCode": status},
-        },
-        op,
-    )
-
-
-@dataclass
-class Call:
-    op: str
-    uuid: str | None
-    started: float
-    ended: float = 0.0
-
-
-@dataclass
-class FakeLambda:
-    """Mappings by UUID with AWS's states: a mutation leaves the mapping in transition for
-    `settle_polls` Gets; Get of a deleted mapping is ResourceNotFound once it settles."""
-
-    settle_polls: int = 1
-    settle_seconds: float = 0.0  # when set, transitions end by time instead of by polls
-    call_seconds: float = 0.0  # how long each call takes (real time), to make overlap visible
-    mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pending: dict[str, int] = field(default_factory=dict)  # UUID -> polls until settled
-    deleting: set[str] = field(default_factory=set)
-    settle_until: dict[str, float] = field(default_factory=dict)
-    calls: list[Call] = field(default_factory=list)
-    # op -> errors to raise on its next calls, in order (then behave normally)
-    script: dict[str, list[ClientError]] = field(default_factory=dict)
-    in_flight: int = 0
-    max_in_flight: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    ids: Any = field(default_factory=lambda: itertools.count(1))
-
-    def _enter(self, op: str, uuid: str | None) -> Call:
-        call = Call(op, uuid, time.monotonic())
-        with self.lock:
-            self.calls.append(call)
-            self.in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            scripted = self.script.get(op)
-            failure = scripted.pop(0) if scripted else None
-        if self.call_seconds:
-            time.sleep(self.call_seconds)
-        if failure is not None:
-            self._leave(call)
-            raise failure
-        return call
-
-    def _leave(self, call: Call) -> None:
-        with self.lock:
-            self.in_flight -= 1
-            call.ended = time.monotonic()
-
-    def _settle_by_time(self) -> None:
-        """With settle_seconds, a transition ends that long after the mutating call."""
-        if not self.settle_seconds:
-            return
-        now = time.monotonic()
-        for uuid, until in list(self.settle_until.items()):
-            if now >= until:
-                self.pending[uuid] = 0
-                del self.settle_until[uuid]
-                if uuid in self.deleting:
-                    self.deleting.discard(uuid)
-                    del self.mappings[uuid]
-                else:
-                    self.mappings[uuid]["State"] = "Enabled"
-
-    def _start_transition(self, uuid: str) -> None:
-        self.pending[uuid] = 10**9 if self.settle_seconds else self.settle_polls
-        if self.settle_seconds:
-            self.settle_until[uuid] = time.monotonic() + self.settle_seconds
-
-    def _observe(self, uuid: str) -> None:
-        """One look at a mapping: a pending transition comes one look closer to its end."""
-        if self.pending.get(uuid, 0) > 0:
-            self.pending[uuid] -= 1
-        elif uuid in self.deleting:
-            del self.mappings[uuid]
-            self.deleting.discard(uuid)
-        elif self.mappings[uuid]["State"] in ("Creating", "Updating", "Enabling"):
-            self.mappings[uuid]["State"] = "Enabled"
-
-    def add(self, uuid: str, function: str, source: str, state: str = "Enabled", **extra: Any):
-        self.mappings[uuid] = {
-            "UUID": uuid,
-            "FunctionArn": function,
-            "EventSourceArn": source,
-            "EventSourceMappingArn": f"arn:aws:lambda:us-east-1:{ACCOUNT}:event-source-mapping:{uuid}",
-            "BatchSize": 10,
-            "MaximumBatchingWindowInSeconds": 0,
-            "FunctionResponseTypes": [],
-            "State": state,
-            **extra,
-        }
-
-    # -- the API ------------------------------------------------------------------------------
-
-    def create_event_source_mapping(self, **request: Any) -> dict[str, Any]:
-        call = self._enter("create", None)
-        try:
-            with self.lock:
-                for item in self.mappings.values():
-                    if (item["FunctionArn"], item["EventSourceArn"]) == (
-                        request["FunctionName"],
-                        request["EventSourceArn"],
-                    ):
-                        raise error(
-                            "ResourceConflictException",
-                            f'An event source mapping with SQS arn (" {item["EventSourceArn"]} '
-                            f'") and function (" worker ") already exists. Please update or '
-                            f"delete the existing mapping with UUID {item['UUID']}",
-                            409,
-                        )
-                uuid = f"00000000-0000-0000-0000-{next(self.ids):012d}"
-                call.uuid = uuid
-                fields = {k: v for k, v in request.items() if k not in ("FunctionName", "Tags")}
-                self.add(uuid, request["FunctionName"], request["EventSourceArn"], **fields)
-                self.mappings[uuid]["State"] = "Creating"
-                self._start_transition(uuid)
-                return dict(self.mappings[uuid])
-        finally:
-            self._leave(call)
-
-    def get_event_source_mapping(self, UUID: str) -> dict[str, Any]:  # noqa: N803
-        call = self._enter("get", UUID)
-        try:
-            with self.lock:
-                self._settle_by_time()
-                if UUID not in self.mappings:
-                    raise error("ResourceNotFoundException", "not found", 404)
-                self._observe(UUID)
-                if UUID not in self.mappings:
-                    raise error("ResourceNotFoundException", "not found", 404)
-                return dict(self.mappings[UUID])
-        finally:
-            self._leave(call)
-
-    def update_event_source_mapping(self, UUID: str, **changes: Any) -> dict[str, Any]:  # noqa: N803
-        call = self._enter("update", UUID)
-        try:
-            with self.lock:
-                item = self.mappings[UUID]
-                if item["State"] != "Enabled":
-                    raise error("ResourceInUseException", "Cannot update: in use")
-                item.update(changes)
-                item["State"] = "Updating"
-                self._start_transition(UUID)
-                return dict(item)
-        finally:
-            self._leave(call)
-
-    def delete_event_source_mapping(self, UUID: str) -> dict[str, Any]:  # noqa: N803
-        call = self._enter("delete", UUID)
-        try:
-            with self.lock:
-                if UUID not in self.mappings:
-                    raise error("ResourceNotFoundException", "not found", 404)
-                item = self.mappings[UUID]
-                item["State"] = "Deleting"
-                self.deleting.add(UUID)
-                self._start_transition(UUID)
-                return dict(item)
-        finally:
-            self._leave(call)
-
-    def list_tags(self, Resource: str) -> dict[str, Any]:  # noqa: N803
-        self._leave(self._enter("list_tags", None))
-        return {"Tags": {}}
-
-    def get_paginator(self, name: str) -> Any:
-        fake = self
-
-        class Paginator:
-            def paginate(self, **scope: Any) -> list[dict[str, Any]]:
-                fake._leave(fake._enter("list", None))
-                scope.pop("PaginationConfig", None)
-                with fake.lock:
-                    fake._settle_by_time()
-                    # A sweep observes every mapping, as a Get observes one.
-                    for uuid in list(fake.mappings):
-                        fake._observe(uuid)
-                    items = [
-                        dict(m)
-                        for m in fake.mappings.values()
-                        if all(
-                            m.get(k.replace("FunctionName", "FunctionArn")) == v
-                            for k, v in scope.items()
-                        )
-                    ]
-                return [{"EventSourceMappings": items}]
-
-        return Paginator()
-
-    def ops(self, op: str) -> list[Call]:
-        return [c for c in self.calls if c.op == op]
-
-
-def create(i: int | str, function: str = FN, **settings: Any) -> Change:
-    return Change(
-        "create",
-        f"worker[{queue(i)}]",
-        function,
-        queue(i),
-        None,
-        kind="sqs",
-        create_request={"FunctionName": function, "EventSourceArn": queue(i), **settings},
-    )
-
-
-def delete(uuid: str, i: int | str) -> Change:
-    return Change("delete", f"worker[{queue(i)}]", FN, queue(i), uuid, kind="sqs")
-
-
-def replace_of(uuid: str, i: int | str) -> Change:
-    """A replace of mapping `uuid` on queue i by one with batch size 5."""
-    return Change(
-        "replace",
-        f"worker[{queue(i)}]",
-        FN,
-        queue(i),
-        uuid,
-        kind="sqs",
-        create_request={"FunctionName": FN, "EventSourceArn": queue(i), "BatchSize": 5},
-    )
-
-
-def applier(fake: FakeLambda, **kwargs: Any) -> Applier:
-    kwargs.setdefault("poll_start", 0.001)
-    kwargs.setdefault("poll_max", 0.002)
-    return Applier(fake, **kwargs)
 
 
 # -- concurrency --------------------------------------------------------------------------------
@@ -309,7 +71,7 @@ def test_every_delete_is_gone_before_any_create_starts() -> None:
 def test_a_failed_delete_half_never_creates_and_others_finish() -> None:
     fake = FakeLambda()
     fake.add("old-0", FN, queue(0))
-    fake.script["delete"] = [error("AccessDeniedException", "not allowed to delete", 403)]
+    fake.script["delete"] = [client_error("AccessDeniedException", "not allowed to delete", 403)]
     replace = replace_of("old-0", 0)
     result = applier(fake, parallelism=3).apply(Plan([replace, create(1), create(2)]))
     failed = result.by_status("failed")
@@ -325,7 +87,7 @@ def test_a_failed_delete_half_never_creates_and_others_finish() -> None:
 
 def test_role_not_yet_usable_is_retried_until_it_is() -> None:
     fake = FakeLambda()
-    fake.script["create"] = [error("InvalidParameterValueException", ROLE_NOT_READY)] * 2
+    fake.script["create"] = [client_error("InvalidParameterValueException", ROLE_NOT_READY)] * 2
     messages: list[str] = []
     result = applier(fake, progress=messages.append).apply(Plan([create(1)]))
     assert result.ok
@@ -334,24 +96,21 @@ def test_role_not_yet_usable_is_retried_until_it_is() -> None:
 
 
 def test_role_never_usable_fails_after_the_propagation_budget() -> None:
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
+    clock = FakeTime()
     fake = FakeLambda()
-    fake.script["create"] = [error("InvalidParameterValueException", ROLE_NOT_READY)] * 1000
-    result = Applier(fake, sleep=sleep, clock=lambda: now[0], poll_start=1, poll_max=10).apply(
-        Plan([create(1)])
-    )
+    fake.script["create"] = [client_error("InvalidParameterValueException", ROLE_NOT_READY)] * 1000
+    runner = Applier(fake, sleep=clock.sleep, clock=clock.clock, poll_start=1, poll_max=10)
+    result = runner.apply(Plan([create(1)]))
     assert result.by_status("failed") and ROLE_NOT_READY in result.outcomes[0].message
-    assert PROPAGATION_TIMEOUT <= now[0] <= PROPAGATION_TIMEOUT + 15
+    assert PROPAGATION_TIMEOUT <= clock.now - FakeTime.START <= PROPAGATION_TIMEOUT + 15
     assert 5 < len(fake.ops("create")) < 40  # backed off, not hammered
 
 
 def test_other_invalid_parameter_errors_fail_at_once() -> None:
     fake = FakeLambda()
-    fake.script["create"] = [error("InvalidParameterValueException", "Function does not exist")]
+    fake.script["create"] = [
+        client_error("InvalidParameterValueException", "Function does not exist")
+    ]
     result = applier(fake).apply(Plan([create(1)]))
     assert result.by_status("failed") and len(fake.ops("create")) == 1
     assert "Function does not exist" in result.outcomes[0].message
@@ -367,64 +126,27 @@ def test_other_invalid_parameter_errors_fail_at_once() -> None:
     ],
 )
 def test_propagation_messages(message: str, expected: bool) -> None:
-    assert is_propagation_error(error("InvalidParameterValueException", message)) is expected
-    assert not is_propagation_error(error("ResourceConflictException", message))
+    assert is_propagation_error(client_error("InvalidParameterValueException", message)) is expected
+    assert not is_propagation_error(client_error("ResourceConflictException", message))
 
 
 def test_a_throttled_or_failing_poll_polls_again() -> None:
     fake = FakeLambda(settle_polls=1)
     fake.script["get"] = [
-        error("TooManyRequestsException", "Rate exceeded", 429),
-        error("ServiceException", "internal", 500),
+        client_error("TooManyRequestsException", "Rate exceeded", 429),
+        client_error("ServiceException", "internal", 500),
     ]
     result = applier(fake).apply(Plan([create(1)]))
     assert result.ok and len(fake.ops("get")) >= 4
 
 
-def test_in_use_on_update_waits_for_the_transition_then_updates() -> None:
-    fake = FakeLambda(settle_polls=2)
-    fake.add("u-1", FN, queue(1), state="Updating")
-    fake.pending["u-1"] = 2
-    change = Change(
-        "update",
-        f"worker[{queue(1)}]",
-        FN,
-        queue(1),
-        "u-1",
-        update_request={"UUID": "u-1", "BatchSize": 7},
-    )
-    result = applier(fake).apply(Plan([change]))
-    assert result.ok and fake.mappings["u-1"]["BatchSize"] == 7
-    assert len(fake.ops("update")) == 2
-
-
 # -- ResourceConflictException on create ------------------------------------------------------
-
-
-def test_conflict_with_an_equal_mapping_adopts_it() -> None:
-    """An earlier attempt created it, but its answer was lost: adopt, don't fail or duplicate."""
-    fake = FakeLambda()
-    fake.add("earlier", FN, queue(1), BatchSize=5)
-    messages: list[str] = []
-    result = applier(fake, progress=messages.append).apply(Plan([create(1, BatchSize=5)]))
-    assert result.ok and result.outcomes[0].created_uuid == "earlier"
-    assert not fake.ops("update") and len(fake.mappings) == 1
-    assert any("already exists as earlier; adopting it" in m for m in messages)
-
-
-def test_conflict_with_a_different_mapping_updates_it_to_the_spec() -> None:
-    fake = FakeLambda()
-    fake.add("earlier", FN, queue(1), BatchSize=9)
-    result = applier(fake).apply(Plan([create(1, BatchSize=5)]))
-    assert result.ok and fake.mappings["earlier"]["BatchSize"] == 5
-    assert len(fake.mappings) == 1
 
 
 def test_conflict_with_a_mapping_still_deleting_waits_then_creates() -> None:
     fake = FakeLambda(settle_polls=2)
     fake.add("going", FN, queue(1), state="Deleting")
-    fake.deleting.add("going")
-    fake.pending["going"] = 2
+    fake.in_transition("going", looks=2)
     result = applier(fake).apply(Plan([create(1, BatchSize=5)]))
     assert result.ok, result.outcomes[0].message
     assert "going" not in fake.mappings and len(fake.mappings) == 1
@@ -435,7 +157,7 @@ def test_conflict_held_by_another_function_fails_with_aws_words() -> None:
     fake = FakeLambda()
     fake.add("theirs", OTHER_FN, queue(1))
     fake.script["create"] = [
-        error(
+        client_error(
             "ResourceConflictException",
             'An event source mapping with event source ("b-1:9092") and '
             'consumerGroupId ("g") already exists. Please update or delete the existing '
@@ -450,7 +172,7 @@ def test_conflict_held_by_another_function_fails_with_aws_words() -> None:
 def test_conflict_without_a_uuid_in_the_message_finds_the_mapping_by_source() -> None:
     fake = FakeLambda()
     fake.add("earlier", FN, queue(1), BatchSize=5)
-    fake.script["create"] = [error("ResourceConflictException", "already exists", 409)]
+    fake.script["create"] = [client_error("ResourceConflictException", "already exists", 409)]
     result = applier(fake).apply(Plan([create(1, BatchSize=5)]))
     assert result.ok and result.outcomes[0].created_uuid == "earlier"
     assert len(fake.ops("list")) == 1
@@ -575,7 +297,7 @@ def test_a_sweep_never_ends_a_wait_only_a_get_does() -> None:
 
     fake = LaggingList(settle_polls=2)
     fake.add("u-1", FN, queue(1), state="Updating")
-    fake.pending["u-1"] = 2
+    fake.in_transition("u-1", looks=2)
     reader = StateReader(fake)
     reader.waiters = 10  # as if many were waiting: sweep mode
     assert reader.read("u-1", 1.0)["State"] == "Updating"  # from Get, not the stale sweep
@@ -613,7 +335,9 @@ def test_in_use_with_a_settled_get_backs_off_and_honours_stop() -> None:
     and the first Ctrl-C must end it as an interruption."""
     fake = FakeLambda()
     fake.add("u-1", FN, queue(1))
-    fake.script["update"] = [error("ResourceInUseException", "Cannot update: in use")] * 10**6
+    fake.script["update"] = [
+        client_error("ResourceInUseException", "Cannot update: in use")
+    ] * 10**6
     runner = applier(fake, poll_start=0.05, poll_max=0.2, timeouts={"update": 30.0})
     change = Change(
         "update", f"worker[{queue(1)}]", FN, queue(1), "u-1", update_request={"UUID": "u-1"}
@@ -630,7 +354,7 @@ def test_in_use_with_a_settled_get_backs_off_and_honours_stop() -> None:
 
 def test_throttling_beyond_boto3s_retries_is_retried_within_the_budget() -> None:
     fake = FakeLambda()
-    fake.script["create"] = [error("TooManyRequestsException", "Rate exceeded", 429)] * 3
+    fake.script["create"] = [client_error("TooManyRequestsException", "Rate exceeded", 429)] * 3
     result = applier(fake).apply(Plan([create(1)]))
     assert result.ok and len(fake.ops("create")) == 4
 
@@ -644,10 +368,16 @@ def test_a_second_interrupt_abandons_calls_in_flight() -> None:
     def slow() -> None:
         time.sleep(3)
 
-    threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
-    started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        run_all(2, "test", [slow, slow, slow])
+    # Ctrl-C is a KeyboardInterrupt even when the test run was started with SIGINT ignored (as
+    # a background job of a shell without job control is).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            run_all(2, "test", [slow, slow, slow])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 1.5  # not the 3 s (or 6 s) the calls take
 
 

@@ -1,23 +1,24 @@
 """The end-of-apply report says what AWS really accepted.
 
-Uses the thread-safe fake Lambda of test_apply_concurrency: mappings with AWS's states, scripted
-errors, and a record of every call, so each report can be checked against what exists.
+Uses the fake Lambda (tests/fake_lambda.py): mappings with AWS's states, scripted errors, and a
+record of every call, so each report can be checked against what exists.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
-from esm_reconcile.apply import Applier, ApplyResult, report_lines
+from esm_reconcile.apply import ApplyResult, report_lines
 from esm_reconcile.plan import Change, Plan
-from tests.test_apply_concurrency import (
+from tests.fake_lambda import (
     FN,
     FakeLambda,
     applier,
+    client_error,
     create,
     delete,
-    error,
     queue,
     replace_of,
 )
@@ -38,6 +39,17 @@ class StopAfterCreates(FakeLambda):
         if len(self.mappings) >= self.after:
             self.stop.set()
         return answer
+
+
+def stop_at(stop: threading.Event, word: str) -> Callable[[str], None]:
+    """A progress callback that requests the stop, as the first Ctrl-C does, once apply says
+    `word` (e.g. "deleting": the call was accepted and its wait begins)."""
+
+    def progress(message: str) -> None:
+        if word in message:
+            stop.set()
+
+    return progress
 
 
 def lines_of(result: ApplyResult, prefix: str) -> list[str]:
@@ -88,7 +100,7 @@ def test_an_interrupted_delete_wait_counts_the_delete() -> None:
     stop = threading.Event()
     fake = FakeLambda(settle_polls=NEVER)
     fake.add("old-1", FN, queue(1))
-    runner = applier(fake, stop=stop, progress=lambda m: stop.set() if "deleting" in m else None)
+    runner = applier(fake, stop=stop, progress=stop_at(stop, "deleting"))
 
     result = runner.apply(Plan([delete("old-1", 1)]))
 
@@ -101,31 +113,11 @@ def test_an_interrupted_delete_wait_counts_the_delete() -> None:
     assert fake.mappings["old-1"]["State"] == "Deleting"
 
 
-def test_a_timed_out_wait_after_an_accepted_create_is_created_not_failed() -> None:
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    fake = FakeLambda(settle_polls=NEVER)
-    runner = Applier(fake, sleep=sleep, clock=lambda: now[0], timeouts={"create": 60.0})
-    result = runner.apply(Plan([create(1)]))
-
-    (outcome,) = result.outcomes
-    (uuid,) = fake.mappings
-    assert (outcome.status, outcome.settling, outcome.created_uuid) == ("done", True, uuid)
-    assert outcome.message == f"AWS created {uuid}; it was still Creating, not settled after 60 s"
-    assert not result.ok and not result.interrupted
-    report = report_lines(result)
-    assert report[0] == (
-        "Apply incomplete: 1 created, 0 updated, 0 replaced, 0 deleted (1 still settling)."
-    )
-    assert report[-1].startswith("Still settling: re-run apply (or plan)")
-
-
 def test_an_unreadable_state_after_an_accepted_create_still_counts_it() -> None:
     fake = FakeLambda(settle_polls=NEVER)
-    fake.script["get"] = [error("AccessDeniedException", "no lambda:GetEventSourceMapping", 403)]
+    fake.script["get"] = [
+        client_error("AccessDeniedException", "no lambda:GetEventSourceMapping", 403)
+    ]
 
     result = applier(fake).apply(Plan([create(1)]))
 
@@ -151,7 +143,7 @@ def test_an_update_interrupted_before_its_tags_is_not_done_and_says_what_was() -
         update_request={"UUID": "u-1", "BatchSize": 7},
         tag_changes={"arn": "arn:esm:u-1", "set": {"team": "a"}, "remove": []},
     )
-    runner = applier(fake, stop=stop, progress=lambda m: stop.set() if "updating" in m else None)
+    runner = applier(fake, stop=stop, progress=stop_at(stop, "updating"))
 
     result = runner.apply(Plan([change]))
 
@@ -166,17 +158,24 @@ def test_an_update_interrupted_before_its_tags_is_not_done_and_says_what_was() -
 
 
 def test_an_adopted_create_is_counted_as_adopted_not_created() -> None:
+    """An earlier attempt created the mapping but its answer was lost: the create's conflict
+    adopts it (updating it to the spec where it differs), neither failing nor duplicating."""
     fake = FakeLambda()
     fake.add("earlier", FN, queue(1), BatchSize=5)
     fake.add("older", FN, queue(2), BatchSize=9)
     plan = Plan([create(1, BatchSize=5), create(2, BatchSize=5), create(3)])
+    messages: list[str] = []
 
-    result = applier(fake).apply(plan)
+    result = applier(fake, progress=messages.append).apply(plan)
 
     assert result.ok
     by_source = {o.change.event_source: o for o in result.outcomes}
     assert by_source[queue(1)].adopted and by_source[queue(2)].adopted
     assert not by_source[queue(3)].adopted
+    assert by_source[queue(2)].created_uuid == "older"
+    assert any("already exists as earlier; adopting it" in m for m in messages)
+    assert [c.uuid for c in fake.ops("update")] == ["older"]  # the equal one is left alone
+    assert len(fake.mappings) == 3
     assert result.summary() == {
         "created": 1,
         "adopted": 2,
@@ -219,7 +218,7 @@ def test_a_replace_whose_create_fails_says_the_source_has_no_mapping() -> None:
     fake = FakeLambda()
     fake.add("old-0", FN, queue(0))
     fake.script["create"] = [
-        error("InvalidParameterValueException", "The specified queue does not exist.")
+        client_error("InvalidParameterValueException", "The specified queue does not exist.")
     ]
 
     result = applier(fake).apply(Plan([replace_of("old-0", 0)]))
@@ -243,7 +242,7 @@ def test_a_replace_whose_create_fails_says_the_source_has_no_mapping() -> None:
 def test_report_lines_are_single_terminal_safe_lines() -> None:
     """An endpoint's words reach the report: they must not move the cursor or add lines."""
     fake = FakeLambda()
-    fake.script["create"] = [error("InvalidParameterValueException", "bad\x1b[2J\nFAKE: ok")]
+    fake.script["create"] = [client_error("InvalidParameterValueException", "bad\x1b[2J\nFAKE: ok")]
 
     result = applier(fake).apply(Plan([create(1)]))
 
@@ -268,7 +267,7 @@ def test_a_replace_stopped_between_its_halves_says_the_source_has_no_mapping() -
     result = runner.apply(Plan([replace_of("old-0", 0)]))
 
     (outcome,) = result.outcomes
-    assert outcome.status == "skipped"
+    assert outcome.status == "skipped" and result.interrupted
     assert outcome.message == (
         f"interrupted: the old mapping old-0 was deleted and the new one not created, so "
         f"{queue(0)} has NO mapping for worker now; re-run apply"
@@ -280,7 +279,7 @@ def test_a_replace_stopped_while_its_old_mapping_is_deleting_says_what_follows()
     stop = threading.Event()
     fake = FakeLambda(settle_polls=NEVER)
     fake.add("old-0", FN, queue(0))
-    runner = applier(fake, stop=stop, progress=lambda m: stop.set() if "deleting" in m else None)
+    runner = applier(fake, stop=stop, progress=stop_at(stop, "deleting"))
 
     result = runner.apply(Plan([replace_of("old-0", 0)]))
 

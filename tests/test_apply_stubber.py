@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from esm_reconcile.apply import ApplyResult
+from esm_reconcile.apply import ApplyResult, report_lines
 from esm_reconcile.diff import diff
 from esm_reconcile.model import DesiredMapping, LiveMapping, ManagedFunction
 from esm_reconcile.plan import Change, FieldChange, Plan
@@ -47,14 +47,17 @@ def h() -> Iterator[ApplyHarness]:
         yield harness
 
 
+def change(action: str, source: str, uuid: str | None, kind: str = "sqs", **rest: Any) -> Change:
+    """A change of orders-handler's mapping of `source`."""
+    address = f"orders-handler[{source}]"
+    return Change(action, address, FN, source, uuid, kind=kind, **rest)
+
+
 def create(source: str = QUEUE, *, wait_gone: list[str] | None = None, **request: Any) -> Change:
-    return Change(
-        action="create",
-        address=f"orders-handler[{source}]",
-        function_arn=FN,
-        event_source=source,
-        uuid=None,
-        kind="sqs",
+    return change(
+        "create",
+        source,
+        None,
         fields=[FieldChange("event_source_arn", None, source)],
         create_request={"FunctionName": FN, "EventSourceArn": source, **request},
         wait_gone=wait_gone or [],
@@ -62,13 +65,10 @@ def create(source: str = QUEUE, *, wait_gone: list[str] | None = None, **request
 
 
 def update(uuid: str, source: str = QUEUE, tags: dict | None = None, **request: Any) -> Change:
-    return Change(
-        action="update",
-        address=f"orders-handler[{source}]",
-        function_arn=FN,
-        event_source=source,
-        uuid=uuid,
-        kind="sqs",
+    return change(
+        "update",
+        source,
+        uuid,
         fields=[FieldChange("batch_size", 20, 10)],
         update_request={"UUID": uuid, **request} if request else None,
         tag_changes=tags,
@@ -76,27 +76,34 @@ def update(uuid: str, source: str = QUEUE, tags: dict | None = None, **request: 
 
 
 def delete(uuid: str, source: str = QUEUE) -> Change:
-    return Change(
-        action="delete",
-        address=f"orders-handler[{source}]",
-        function_arn=FN,
-        event_source=source,
-        uuid=uuid,
-        kind="sqs",
-    )
+    return change("delete", source, uuid)
 
 
 def replace(uuid: str, source: str = STREAM, position: str = "LATEST") -> Change:
-    return Change(
-        action="replace",
-        address=f"orders-handler[{source}]",
-        function_arn=FN,
-        event_source=source,
-        uuid=uuid,
+    return change(
+        "replace",
+        source,
+        uuid,
         kind="kinesis",
         fields=[FieldChange("starting_position", "TRIM_HORIZON", position, True)],
         create_request={"FunctionName": FN, "EventSourceArn": source, "StartingPosition": position},
     )
+
+
+def create_settles(h: ApplyHarness, change: Change, uuid: str) -> None:
+    """AWS accepts the next Create, of `change`, as `uuid`; the first Get finds it Enabled."""
+    h.ok(
+        "create_event_source_mapping",
+        mapping(uuid, "Creating", change.event_source),
+        **change.create_request,
+    )
+    h.get(mapping(uuid, "Enabled", change.event_source))
+
+
+def update_settles(h: ApplyHarness, uuid: str, **request: Any) -> None:
+    """AWS accepts the next Update, of `uuid` with `request`; the first Get finds it Enabled."""
+    h.ok("update_event_source_mapping", mapping(uuid, "Updating"), UUID=uuid, **request)
+    h.get(mapping(uuid, "Enabled"))
 
 
 def statuses(result: ApplyResult) -> list[str]:
@@ -167,8 +174,7 @@ def test_create_waits_for_deleting_mapping_of_same_identity_first(h: ApplyHarnes
     change = create(wait_gone=[U("old-1")])
     h.get(mapping(U("old-1"), "Deleting"))
     h.gone(U("old-1"))
-    h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"), **change.create_request)
-    h.get(mapping(U("new-1"), "Enabled"))
+    create_settles(h, change, U("new-1"))
 
     result = h.apply(change)
 
@@ -226,8 +232,7 @@ def test_update_in_use_waits_for_settle_then_retries(h: ApplyHarness) -> None:
     h.error("update_event_source_mapping", "ResourceInUseException", IN_USE_UPDATE)
     h.get(mapping(U("u-1"), "Updating"))
     h.get(mapping(U("u-1"), "Enabled"))
-    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    h.get(mapping(U("u-1"), "Enabled"))
+    update_settles(h, U("u-1"), BatchSize=10)
 
     result = h.apply(change)
 
@@ -309,12 +314,7 @@ def test_replace_deletes_waits_gone_then_creates(h: ApplyHarness) -> None:
     )
     h.get(mapping(U("old-1"), "Deleting"))
     h.gone(U("old-1"))
-    h.ok(
-        "create_event_source_mapping",
-        mapping(U("new-1"), "Creating", source=STREAM),
-        **change.create_request,
-    )
-    h.get(mapping(U("new-1"), "Enabled"))
+    create_settles(h, change, U("new-1"))
 
     result = h.apply(change)
 
@@ -347,25 +347,9 @@ def test_plan_order_deletes_then_updates_then_creates(h: ApplyHarness) -> None:
     h.gone(U("u-rep"))
     h.ok("delete_event_source_mapping", mapping(U("u-del"), "Deleting"), UUID=U("u-del"))
     h.gone(U("u-del"))
-    h.ok(
-        "update_event_source_mapping",
-        mapping(U("u-upd"), "Updating"),
-        UUID=U("u-upd"),
-        BatchSize=10,
-    )
-    h.get(mapping(U("u-upd"), "Enabled"))
-    h.ok(
-        "create_event_source_mapping",
-        mapping(U("new-c"), "Creating", QUEUE2),
-        **c_create.create_request,
-    )
-    h.get(mapping(U("new-c"), "Enabled"))
-    h.ok(
-        "create_event_source_mapping",
-        mapping(U("new-r"), "Creating", STREAM),
-        **c_replace.create_request,
-    )
-    h.get(mapping(U("new-r"), "Enabled"))
+    update_settles(h, U("u-upd"), BatchSize=10)
+    create_settles(h, c_create, U("new-c"))
+    create_settles(h, c_replace, U("new-r"))
 
     result = h.apply(c_create, c_update, c_replace, c_delete)
 
@@ -388,12 +372,7 @@ def test_replace_whose_delete_fails_never_creates(h: ApplyHarness) -> None:
         "delete_event_source_mapping", "AccessDeniedException", "not allowed", 403, UUID=U("u-rep")
     )
     independent = create(QUEUE2)
-    h.ok(
-        "create_event_source_mapping",
-        mapping(U("new-c"), "Creating", QUEUE2),
-        **independent.create_request,
-    )
-    h.get(mapping(U("new-c"), "Enabled"))
+    create_settles(h, independent, U("new-c"))
 
     result = h.apply(replace(U("u-rep")), independent)
 
@@ -428,25 +407,14 @@ def test_failed_create_does_not_stop_independent_changes(h: ApplyHarness) -> Non
     bad = create(QUEUE, ParallelizationFactor=2)
     good = create(QUEUE2)
     upd = update(U("u-upd"), BatchSize=10)
-    h.ok(
-        "update_event_source_mapping",
-        mapping(U("u-upd"), "Updating"),
-        UUID=U("u-upd"),
-        BatchSize=10,
-    )
-    h.get(mapping(U("u-upd"), "Enabled"))
+    update_settles(h, U("u-upd"), BatchSize=10)
     h.error(
         "create_event_source_mapping",
         "InvalidParameterValueException",
         UNSUPPORTED,
         **bad.create_request,
     )
-    h.ok(
-        "create_event_source_mapping",
-        mapping(U("new-2"), "Creating", QUEUE2),
-        **good.create_request,
-    )
-    h.get(mapping(U("new-2"), "Enabled"))
+    create_settles(h, good, U("new-2"))
 
     result = h.apply(bad, good, upd)
 
@@ -464,10 +432,7 @@ def test_failed_update_does_not_stop_a_later_create(h: ApplyHarness) -> None:
     upd = update(U("u-upd"), BatchSize=10)
     new = create(QUEUE2)
     h.error("update_event_source_mapping", "InvalidParameterValueException", "bad batch")
-    h.ok(
-        "create_event_source_mapping", mapping(U("new-2"), "Creating", QUEUE2), **new.create_request
-    )
-    h.get(mapping(U("new-2"), "Enabled"))
+    create_settles(h, new, U("new-2"))
 
     result = h.apply(upd, new)
 
@@ -488,12 +453,18 @@ def test_create_wait_times_out(h: ApplyHarness) -> None:
     result = h.apply(change)
 
     # AWS accepted the create: the mapping exists, so it is counted, as still settling.
-    assert statuses(result) == ["done"] and result.outcomes[0].settling
-    assert result.outcomes[0].created_uuid == U("new-1")
-    message = result.outcomes[0].message
-    assert "not settled" in message and "600" in message and "Creating" in message
+    (outcome,) = result.outcomes
+    assert (outcome.status, outcome.settling, outcome.created_uuid) == ("done", True, U("new-1"))
+    assert outcome.message == (
+        f"AWS created {U('new-1')}; it was still Creating, not settled after 600 s"
+    )
     assert h.ops.count("GetEventSourceMapping") == 1
-    assert not result.ok
+    assert not result.ok and not result.interrupted
+    report = report_lines(result)
+    assert report[0] == (
+        "Apply incomplete: 1 created, 0 updated, 0 replaced, 0 deleted (1 still settling)."
+    )
+    assert report[-1].startswith("Still settling: re-run apply (or plan)")
 
 
 def test_update_wait_times_out_with_custom_budget(h: ApplyHarness) -> None:
@@ -524,8 +495,7 @@ def test_stop_requested_between_changes_skips_the_rest(h: ApplyHarness) -> None:
         update(U("u-2"), BatchSize=10),
         create(QUEUE2),
     )
-    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    h.get(mapping(U("u-1"), "Enabled"))
+    update_settles(h, U("u-1"), BatchSize=10)
 
     result = applier.apply(Plan(changes=[first, second, third]))
 
@@ -534,25 +504,6 @@ def test_stop_requested_between_changes_skips_the_rest(h: ApplyHarness) -> None:
     assert statuses(result) == ["done", "skipped", "skipped"]
     assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping"]
     assert all("interrupt" in o.message for o in result.by_status("skipped"))
-
-
-def test_stop_between_replace_halves_reports_deleted_not_created(h: ApplyHarness) -> None:
-    applier = h.applier()
-
-    def stop(**_: Any) -> None:
-        applier.stop_requested = True
-
-    h.client.meta.events.register("after-call.lambda.GetEventSourceMapping", stop)
-    h.ok("delete_event_source_mapping", mapping(U("u-rep"), "Deleting", STREAM), UUID=U("u-rep"))
-    h.gone(U("u-rep"))
-
-    result = applier.apply(Plan(changes=[replace(U("u-rep"))]))
-
-    assert result.interrupted
-    (outcome,) = result.outcomes
-    assert outcome.status == "skipped"
-    assert "deleted" in outcome.message and "not created" in outcome.message
-    assert "CreateEventSourceMapping" not in h.ops
 
 
 def test_stop_while_waiting_abandons_the_wait(h: ApplyHarness) -> None:
@@ -600,8 +551,7 @@ def test_tag_only_additions_do_not_untag(h: ApplyHarness) -> None:
 
 def test_settings_and_tags_update_together(h: ApplyHarness) -> None:
     tags = {"arn": esm_arn(U("u-1")), "set": {}, "remove": ["old"]}
-    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    h.get(mapping(U("u-1"), "Enabled"))
+    update_settles(h, U("u-1"), BatchSize=10)
     h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
 
     result = h.apply(update(U("u-1"), tags=tags, BatchSize=10))
@@ -635,8 +585,7 @@ def test_plan_from_diff_applies_exactly_its_requests(h: ApplyHarness) -> None:
     plan = diff([ManagedFunction("orders-handler", FN, desired)], [live])
     assert [c.action for c in plan.changes] == ["update", "create"]
 
-    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    h.get(mapping(U("u-1"), "Enabled"))
+    update_settles(h, U("u-1"), BatchSize=10)
     h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders"})
     h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
     h.ok(

@@ -1,56 +1,28 @@
-"""The `esm` program as a user runs it: a subprocess against the moto server.
+"""The `esm` program as a user runs it, against the moto server.
 
-Each test seeds the server (reset per test), writes a spec, runs `python -m esm_reconcile ...`
-with AWS_ENDPOINT_URL pointing at the server, and checks exit code, output and (with plain
-boto3) what exists afterwards. Subprocesses cost ~1 s each, so assertions are grouped.
+Each test seeds the server (reset per test), writes a spec, runs `esm ...` with
+AWS_ENDPOINT_URL pointing at the server, and checks exit code, output and (with plain boto3)
+what exists afterwards. The CLI runs in-process; two tests start the console script, where a
+real process is the point: stdin that is not a terminal, and a sandbox that must let the
+process exit.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
 import boto3
 import pytest
 
+from tests.cli_runner import CliResult, run_esm, run_esm_process
+from tests.conftest import REPO_ROOT
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def esm(
-    *args: str | Path, endpoint: str | None, cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with fake credentials; stdin is not a terminal."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("AWS_", "ESM_")) and k not in ("NO_COLOR",)
-    }
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        PYTHONPATH=os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p),
-    )
-    if endpoint:
-        env["AWS_ENDPOINT_URL"] = endpoint
-    return subprocess.run(
-        [sys.executable, "-m", "esm_reconcile", *map(str, args)],
-        env=env,
-        cwd=cwd or REPO_ROOT,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+EXAMPLE = REPO_ROOT / "mappings.example.yaml"
+NOWHERE = "http://127.0.0.1:9"  # nothing listens there: a run that needs no AWS ignores it
 
 
 def lam(endpoint: str):
@@ -61,9 +33,8 @@ def last_line(text: str) -> str:
     return text.rstrip("\n").splitlines()[-1]
 
 
-def assert_clean_error(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr + result.stdout
+def assert_clean_error(result: CliResult) -> None:
+    assert result.code == 1, (result.out, result.err)  # the runner has checked: no traceback
 
 
 @pytest.fixture
@@ -97,9 +68,9 @@ def test_validate_ok_offline_and_bad_spec_located(tmp_path, write_spec):
         {"handler": [{"event_source_arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:q", "batch_size": 5}]}
     )
     # No AWS call: an endpoint nothing listens on does not matter.
-    result = esm("validate", "-f", good, endpoint="http://127.0.0.1:9")
-    assert result.returncode == 0, result.stderr
-    assert "valid" in result.stdout
+    result = run_esm("validate", "-f", good, endpoint=NOWHERE)
+    assert result.code == 0, result.err
+    assert "valid" in result.out
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(
@@ -112,16 +83,16 @@ def test_validate_ok_offline_and_bad_spec_located(tmp_path, write_spec):
         "      batch_size: 20\n",
         encoding="utf-8",
     )
-    result = esm("validate", "-f", bad, endpoint="http://127.0.0.1:9")
+    result = run_esm("validate", "-f", bad, endpoint=NOWHERE)
     assert_clean_error(result)
     where = re.escape(str(bad))
     # every problem at once, each as file:line: field: message
     assert re.search(
-        rf"^{where}:5: functions\.handler\[0\]\.batch_sise: unknown field", result.stderr, re.M
-    ), result.stderr
-    assert re.search(
-        rf"^{where}:7: functions\.handler\[1\]\.batch_size: .*10", result.stderr, re.M
-    ), result.stderr
+        rf"^{where}:5: functions\.handler\[0\]\.batch_sise: unknown field", result.err, re.M
+    ), result.err
+    assert re.search(rf"^{where}:7: functions\.handler\[1\]\.batch_size: .*10", result.err, re.M), (
+        result.err
+    )
 
 
 # -- plan ---------------------------------------------------------------------------------------
@@ -143,11 +114,11 @@ def test_plan_formats_and_detailed_exitcode(moto_server, seed, write_spec):
         }
     )
 
-    result = esm(
+    result = run_esm(
         "plan", "-f", spec, "--format", "json", "--detailed-exitcode", endpoint=moto_server
     )
-    assert result.returncode == 2, result.stderr
-    plan = json.loads(result.stdout)
+    assert result.code == 2, result.err
+    plan = json.loads(result.out)
     assert set(plan) == {"format_version", "changes", "summary"}
     assert plan["format_version"] == "1"
     assert plan["summary"] == {"create": 1, "update": 1, "replace": 0, "delete": 0}
@@ -180,14 +151,14 @@ def test_plan_formats_and_detailed_exitcode(moto_server, seed, write_spec):
     )
     assert create["address"] == f"handler[{qb}]"
 
-    result = esm("plan", "-f", spec, endpoint=moto_server)
-    assert result.returncode == 0, result.stderr
-    assert last_line(result.stdout) == "Plan: 1 to create, 1 to update, 0 to replace, 0 to delete."
-    assert "batch_size: 5 -> 8" in result.stdout
+    result = run_esm("plan", "-f", spec, endpoint=moto_server)
+    assert result.code == 0, result.err
+    assert last_line(result.out) == "Plan: 1 to create, 1 to update, 0 to replace, 0 to delete."
+    assert "batch_size: 5 -> 8" in result.out
 
-    result = esm("plan", "-f", spec, "--format", "markdown", endpoint=moto_server)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines()[0] == (
+    result = run_esm("plan", "-f", spec, "--format", "markdown", endpoint=moto_server)
+    assert result.code == 0, result.err
+    assert result.out.splitlines()[0] == (
         "**Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.**"
     )
     # planning changed nothing
@@ -199,18 +170,21 @@ def test_plan_formats_and_detailed_exitcode(moto_server, seed, write_spec):
 
 
 def test_apply_without_terminal_refuses(moto_server, two_sources):
+    # The console script with stdin /dev/null, as in CI: nothing to confirm on.
     _, spec = two_sources
-    result = esm("apply", "-f", spec, endpoint=moto_server)
+    result = run_esm_process("apply", "-f", spec, endpoint=moto_server)
     assert_clean_error(result)
-    assert "--auto-approve" in result.stderr
+    assert "--auto-approve" in result.err
     assert lam(moto_server).list_event_source_mappings()["EventSourceMappings"] == []
 
 
 def test_apply_auto_approve_then_converged(moto_server, two_sources):
     seeded, spec = two_sources
-    result = esm("apply", "-f", spec, "--auto-approve", "--detailed-exitcode", endpoint=moto_server)
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete." in result.stdout
+    result = run_esm(
+        "apply", "-f", spec, "--auto-approve", "--detailed-exitcode", endpoint=moto_server
+    )
+    assert result.code == 2, (result.out, result.err)
+    assert "Plan: 2 to create, 0 to update, 0 to replace, 0 to delete." in result.out
 
     live = lam(moto_server).list_event_source_mappings()["EventSourceMappings"]
     assert {m["FunctionArn"] for m in live} == {seeded.functions["handler"]}
@@ -219,13 +193,15 @@ def test_apply_auto_approve_then_converged(moto_server, two_sources):
     )
     assert {m["State"] for m in live} == {"Enabled"}
 
-    result = esm("apply", "-f", spec, "--auto-approve", "--detailed-exitcode", endpoint=moto_server)
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    assert "No changes." in result.stdout
+    result = run_esm(
+        "apply", "-f", spec, "--auto-approve", "--detailed-exitcode", endpoint=moto_server
+    )
+    assert result.code == 0, (result.out, result.err)
+    assert "No changes." in result.out
 
-    result = esm("plan", "-f", spec, "--detailed-exitcode", endpoint=moto_server)
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    assert last_line(result.stdout) == "No changes."
+    result = run_esm("plan", "-f", spec, "--detailed-exitcode", endpoint=moto_server)
+    assert result.code == 0, (result.out, result.err)
+    assert last_line(result.out) == "No changes."
     assert len(lam(moto_server).list_event_source_mappings()["EventSourceMappings"]) == 2
 
 
@@ -236,10 +212,12 @@ def test_apply_partial_failure_keeps_going_and_exits_1(moto_server, seed, write_
     spec = write_spec(
         {"handler": [{"event_source_arn": missing}, {"event_source_arn": real, "batch_size": 4}]}
     )
-    result = esm("apply", "-f", spec, "--auto-approve", "--detailed-exitcode", endpoint=moto_server)
+    result = run_esm(
+        "apply", "-f", spec, "--auto-approve", "--detailed-exitcode", endpoint=moto_server
+    )
     assert_clean_error(result)
-    assert "1 created" in result.stdout
-    assert re.search(rf"failed: handler\[{re.escape(missing)}\]", result.stdout), result.stdout
+    assert "1 created" in result.out
+    assert re.search(rf"failed: handler\[{re.escape(missing)}\]", result.out), result.out
     live = lam(moto_server).list_event_source_mappings()["EventSourceMappings"]
     assert [(m["EventSourceArn"], m["BatchSize"]) for m in live] == [(real, 4)]
 
@@ -250,18 +228,18 @@ def test_apply_partial_failure_keeps_going_and_exits_1(moto_server, seed, write_
 @pytest.mark.parametrize(
     "args",
     [
-        ["plan", "--no-such-option", "-f", "mappings.example.yaml"],
+        ["plan", "--no-such-option", "-f", EXAMPLE],
         ["plan"],  # missing -f
         ["plan", "-f", "does-not-exist.yaml"],
-        ["plan", "-f", "mappings.example.yaml", "--format", "yaml"],
+        ["plan", "-f", EXAMPLE, "--format", "yaml"],
         ["no-such-command"],
     ],
     ids=["unknown-option", "missing-f", "missing-file", "bad-format", "unknown-command"],
 )
 def test_usage_errors_exit_1(args):
-    result = esm(*args, endpoint="http://127.0.0.1:9")
+    result = run_esm(*args, endpoint=NOWHERE)
     assert_clean_error(result)
-    assert result.stderr.strip()
+    assert result.err.strip()
 
 
 def test_missing_function_is_named_and_nothing_created(moto_server, seed, write_spec):
@@ -271,9 +249,9 @@ def test_missing_function_is_named_and_nothing_created(moto_server, seed, write_
         {"handler": [{"event_source_arn": q}], "ghost-handler": [{"event_source_arn": q}]}
     )
     # -f with a directory: its *.yaml files
-    result = esm("apply", "-f", spec.parent, "--auto-approve", endpoint=moto_server)
+    result = run_esm("apply", "-f", spec.parent, "--auto-approve", endpoint=moto_server)
     assert_clean_error(result)
-    assert "ghost-handler" in result.stderr
+    assert "ghost-handler" in result.err
     assert lam(moto_server).list_event_source_mappings()["EventSourceMappings"] == []
 
 
@@ -289,10 +267,10 @@ def test_account_mismatch_refuses_before_reading_or_writing(moto_server, seed, w
         },
         account_id="999999999999",
     )
-    result = esm("apply", "-f", spec, "--auto-approve", endpoint=moto_server)
+    result = run_esm("apply", "-f", spec, "--auto-approve", endpoint=moto_server)
     assert_clean_error(result)
-    assert "999999999999" in result.stderr and ACCOUNT in result.stderr
-    assert "ghost-handler" not in result.stderr  # stopped before looking at functions
+    assert "999999999999" in result.err and ACCOUNT in result.err
+    assert "ghost-handler" not in result.err  # stopped before looking at functions
     live = lam(moto_server).list_event_source_mappings()["EventSourceMappings"]
     assert [m["UUID"] for m in live] == [stray]
 
@@ -301,23 +279,22 @@ def test_account_mismatch_refuses_before_reading_or_writing(moto_server, seed, w
 
 
 def test_schema_is_draft_07_json():
-    result = esm("schema", endpoint="http://127.0.0.1:9")
-    assert result.returncode == 0, result.stderr
-    schema = json.loads(result.stdout)
+    result = run_esm("schema", endpoint=NOWHERE)
+    assert result.code == 0, result.err
+    schema = json.loads(result.out)
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
     assert "functions" in schema["properties"]
 
 
 def test_sandbox_plan_of_the_example():
-    if importlib.util.find_spec("esm_reconcile.sandbox") is None:
-        pytest.skip("esm_reconcile/sandbox.py is not written yet")
+    # A real process: the embedded server must not keep it alive once the plan is shown.
     try:
-        result = esm("--sandbox", "plan", "-f", "mappings.example.yaml", endpoint=None, timeout=30)
+        result = run_esm_process("--sandbox", "plan", "-f", EXAMPLE, timeout=30)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"esm --sandbox plan hung for 30 s; stderr tail: {str(exc.stderr)[-600:]}")
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    assert "will be created" in result.stdout
+    assert result.code == 0, (result.out, result.err)
+    assert "will be created" in result.out
     assert re.match(
         r"Plan: [1-9]\d* to create, 0 to update, 0 to replace, 0 to delete\.$",
-        last_line(result.stdout),
+        last_line(result.out),
     )

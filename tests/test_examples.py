@@ -21,16 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 import yaml
 from botocore.validate import ParamValidator
 
 from esm_reconcile.diff import diff
-from esm_reconcile.model import LiveMapping, ManagedFunction, parse_function_ref
+from esm_reconcile.model import ManagedFunction, parse_function_ref
 from esm_reconcile.plan import Plan
 from esm_reconcile.rules import Kind
 from esm_reconcile.schema import spec_schema
 from esm_reconcile.validate import Spec, load_spec
+from tests.aws_shapes import U, live_mapping, readback_of_create
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -600,7 +602,6 @@ def _as_editor_sees(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def schema_validator() -> Any:
-    jsonschema = pytest.importorskip("jsonschema")
     schema = spec_schema()
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
@@ -770,88 +771,16 @@ def test_terraform_seed_adaptations_are_explained() -> None:
 
 # -- after apply, the examples show no drift ------------------------------------------------------
 
-STREAM_READBACK = {
-    "BatchSize": 100,
-    "MaximumBatchingWindowInSeconds": 0,
-    "ParallelizationFactor": 1,
-    "BisectBatchOnFunctionError": False,
-    "MaximumRetryAttempts": -1,
-    "MaximumRecordAgeInSeconds": -1,
-    "TumblingWindowInSeconds": 0,
-    "DestinationConfig": {"OnFailure": {}},
-    "FunctionResponseTypes": [],
-    "LastProcessingResult": "No records processed",
-}
-KAFKA_READBACK = {
-    "BatchSize": 100,
-    "MaximumRetryAttempts": -1,
-    "MaximumRecordAgeInSeconds": -1,
-    "LastProcessingResult": "No records processed",
-}
-
-
-def aws_readback(request: dict[str, Any], uuid: str) -> LiveMapping:
-    """What Get returns for a mapping AWS created from `request` (reference A.4 per kind)."""
-    kind_of = LiveMapping.from_response({"UUID": uuid, **request}).kind
-    body = {k: v for k, v in request.items() if k not in ("FunctionName", "Enabled", "Tags")}
-    defaults: dict[str, Any] = {}
-    if kind_of in (Kind.SQS, Kind.SQS_FIFO):
-        defaults = {
-            "BatchSize": 10,
-            "MaximumBatchingWindowInSeconds": 0,
-            "FunctionResponseTypes": [],
-        }
-    elif kind_of in (Kind.KINESIS, Kind.DYNAMODB):
-        defaults = STREAM_READBACK
-    elif kind_of in (Kind.MSK, Kind.SELF_MANAGED_KAFKA):
-        defaults = dict(KAFKA_READBACK)
-        key = (
-            "AmazonManagedKafkaEventSourceConfig"
-            if kind_of is Kind.MSK
-            else "SelfManagedKafkaEventSourceConfig"
-        )
-        body[key] = {"ConsumerGroupId": uuid, **body.get(key, {})}
-        if kind_of is Kind.SELF_MANAGED_KAFKA:
-            defaults["StartingPosition"] = "TRIM_HORIZON"
-        if "ProvisionedPollerConfig" in body:
-            body["ProvisionedPollerConfig"] = {
-                "MinimumPollers": 1,
-                "MaximumPollers": 200,
-                **body["ProvisionedPollerConfig"],
-            }
-    elif kind_of in (Kind.MQ, Kind.DOCUMENTDB):
-        defaults = {"BatchSize": 100}
-    if kind_of is Kind.SQS and "ProvisionedPollerConfig" in body:
-        body["ProvisionedPollerConfig"] = {
-            "MinimumPollers": 2,
-            "MaximumPollers": 200,
-            **body["ProvisionedPollerConfig"],
-        }
-    if "StartingPositionTimestamp" in body:
-        body["StartingPositionTimestamp"] = datetime.fromisoformat(
-            body["StartingPositionTimestamp"].replace("Z", "+00:00")
-        )
-    response = {
-        **defaults,
-        **body,
-        "UUID": uuid,
-        "FunctionArn": request["FunctionName"],
-        "State": "Enabled" if request.get("Enabled", True) else "Disabled",
-        "StateTransitionReason": "USER_INITIATED",
-        "LastModified": datetime(2026, 1, 1, tzinfo=UTC),
-        "EventSourceMappingArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{uuid}",
-    }
-    live = LiveMapping.from_response(response)
-    live.tags = dict(request.get("Tags") or {})
-    return live
-
 
 @pytest.mark.parametrize("path", ALL_FILES, ids=ids(ALL_FILES))
 def test_example_has_no_changes_once_applied(path: Path) -> None:
     functions = managed(load(path))
     first = diff(functions, [])
+    # AWS holds what was created, with its defaults, and the tags it was created with.
     live = [
-        aws_readback(c.create_request, f"00000000-0000-4000-8000-{i:012d}")
+        live_mapping(
+            readback_of_create(c.create_request, U(str(i))), c.create_request.get("Tags", {})
+        )
         for i, c in enumerate(first.changes)
     ]
     second = diff(functions, live)

@@ -353,6 +353,8 @@ def test_arbitrary_bytes_in_a_file(fuzz_path: Path, content: bytes) -> None:
 
 
 # -- mutations of the example specs --------------------------------------------------------------
+# They start from valid specs (test_examples.py::test_example_validates), so a mutation is what
+# makes a case invalid.
 
 EXAMPLE_DATA = {name: yaml.safe_load(text) for name, text in EXAMPLE_TEXTS.items()}
 
@@ -415,9 +417,3 @@ def test_text_mutations_of_the_examples(fuzz_path: Path, name: str, data: st.Dat
             token = data.draw(st.sampled_from(YAML_TOKENS)).encode()
             content = content[:at] + token + content[at + len(token) :]
     check_file(fuzz_path, content)
-
-
-@pytest.mark.parametrize("name", sorted(EXAMPLE_TEXTS))
-def test_the_examples_themselves_are_valid(name: str) -> None:
-    """The mutations start from valid specs (so a mutation is what makes a case invalid)."""
-    assert isinstance(check_text(EXAMPLE_TEXTS[name]), Spec)

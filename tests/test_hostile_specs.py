@@ -9,7 +9,6 @@ every case runs twice: as written (libyaml) and with a tab in a trailing comment
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -21,7 +20,6 @@ import jsonschema
 import pytest
 import yaml
 
-from esm_reconcile.cli import main
 from esm_reconcile.errors import SpecError, SpecErrors
 from esm_reconcile.loader import (
     ALIAS_NODES_FLOOR,
@@ -33,6 +31,7 @@ from esm_reconcile.loader import (
 )
 from esm_reconcile.schema import spec_schema
 from esm_reconcile.validate import load_spec, spec_from_loaded
+from tests.cli_runner import run_esm, run_esm_process
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SQS = "arn:aws:sqs:us-east-1:123456789012:orders"
@@ -267,16 +266,9 @@ def test_nesting_that_crashed_libyaml_is_refused_in_a_fresh_process(tmp_path: Pa
     """PyYAML's libyaml composer recurses in C: 100,000 levels killed the process (SIGSEGV)."""
     path = tmp_path / "deep.yaml"
     path.write_text("version: 1\nfunctions: " + "[" * 200_000 + "\n", encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, "-m", "esm_reconcile", "validate", "-f", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={k: v for k, v in os.environ.items() if not k.startswith("ESM_")},
-    )
-    assert result.returncode == 1, result
-    assert f"{path}:2: nested deeper than {MAX_DEPTH} levels" in result.stderr
-    assert "Traceback" not in result.stderr
+    result = run_esm_process("validate", "-f", path, timeout=120)
+    assert result.code == 1, result
+    assert f"{path}:2: nested deeper than {MAX_DEPTH} levels" in result.err
 
 
 def test_a_deep_json_string_pattern_is_refused() -> None:
@@ -464,17 +456,12 @@ def test_the_json_schema_allows_x_keys_and_nothing_else() -> None:
     ],
     ids=["alias bomb", "deep", "huge number", "cycle"],
 )
-def test_cli_refuses_hostile_specs_in_one_line_each(
-    tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_cli_refuses_hostile_specs_in_one_line_each(tmp_path: Path, text: str) -> None:
     path = tmp_path / "hostile.yaml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(SystemExit) as info:
-        main(["validate", "-f", str(path)])
-    out, err = capsys.readouterr()
-    assert info.value.code == 1
-    assert "Traceback" not in out + err
-    lines = err.splitlines()
+    result = run_esm("validate", "-f", path)
+    assert result.code == 1
+    lines = result.err.splitlines()
     assert lines[0].startswith(f"{path}:") and lines[-1].endswith("nothing was changed.")
     assert len(lines) == 2, lines
 

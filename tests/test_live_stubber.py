@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
 from esm_reconcile.aws import AwsContext, RateLimiter
 from esm_reconcile.errors import AwsError
 from esm_reconcile.live import LiveReader
-from tests.aws_shapes import FakeTime, U
+from tests.aws_shapes import FakeTime, U, offline_client
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -46,28 +45,16 @@ def item(name: str, function_arn: str = FN, source: str = QUEUE, **extra: Any) -
 
 
 class Harness:
-    def __init__(self) -> None:
-        def client(service: str) -> Any:
-            return boto3.client(
-                service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="x"
-            )
+    """A LiveReader on stubbed Lambda (`lam`) and STS (`sts`) clients; `calls` records both."""
 
-        self.lambda_client, self.sts_client = client("lambda"), client("sts")
+    def __init__(self) -> None:
         self.calls: list[tuple[str, dict]] = []
-        for c in (self.lambda_client, self.sts_client):
-            c.meta.events.register("before-parameter-build", self._record)
-            c.meta.events.register("before-send", self._no_network)
+        self.lambda_client = offline_client("lambda", self.calls)
+        self.sts_client = offline_client("sts", self.calls)
         self.lam = Stubber(self.lambda_client)
         self.sts = Stubber(self.sts_client)
         self.aws = AwsContext(self.lambda_client, self.sts_client, RateLimiter(1000), REGION)
         self.reader = LiveReader(self.aws)
-
-    def _record(self, params: dict, model: Any, **_: Any) -> None:
-        self.calls.append((model.name, dict(params)))
-
-    @staticmethod
-    def _no_network(**_: Any) -> None:
-        raise AssertionError("a request reached the network layer")
 
     def ops(self, name: str) -> list[dict]:
         return [p for op, p in self.calls if op == name]

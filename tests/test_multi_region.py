@@ -3,9 +3,7 @@ its own clients and rate limit, concurrently; one owner per function and region.
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -15,38 +13,17 @@ import pytest
 from esm_reconcile.errors import EsmError
 from esm_reconcile.ownership import split_by_scope
 from esm_reconcile.validate import load_spec
-from tests.test_workflow_cli import esm
+from tests.cli_runner import run_esm
+from tests.conftest import seed
 
 ACCOUNT = "123456789012"
 REGIONS = ("us-east-1", "eu-west-1")
 
 
-def _zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("handler.py", "def handler(event, context):\n    return None\n")
-    return buf.getvalue()
-
-
-def seed_region(endpoint: str, region: str, function: str, queue: str) -> str:
-    """A function and a queue in `region` of the moto server; returns the queue ARN."""
-    iam = boto3.client("iam", region_name=region, endpoint_url=endpoint)
-    try:
-        role = iam.get_role(RoleName="esm-multi")["Role"]["Arn"]
-    except iam.exceptions.NoSuchEntityException:
-        role = iam.create_role(RoleName="esm-multi", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    boto3.client("lambda", region_name=region, endpoint_url=endpoint).create_function(
-        FunctionName=function,
-        Runtime="python3.12",
-        Role=role,
-        Handler="handler.handler",
-        Code={"ZipFile": _zip()},
-    )
-    sqs = boto3.client("sqs", region_name=region, endpoint_url=endpoint)
-    url = sqs.create_queue(QueueName=queue)["QueueUrl"]
-    return sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
+def seed_orders(endpoint: str, region: str, queue: str) -> str:
+    """The function `orders` and the queue `queue` in `region`; returns the queue's ARN."""
+    seeded = seed(functions=["orders"], queues=[queue], endpoint_url=endpoint, region=region)
+    return seeded.queues[queue]
 
 
 def write(path: Path, functions: dict[str, Any], **top: Any) -> Path:
@@ -60,7 +37,7 @@ def live(endpoint: str, region: str) -> list[dict[str, Any]]:
 
 
 def test_two_regions_are_planned_and_applied_in_one_run(moto_server: str, tmp_path: Path) -> None:
-    queues = {r: seed_region(moto_server, r, "orders", f"orders-{r}") for r in REGIONS}
+    queues = {r: seed_orders(moto_server, r, f"orders-{r}") for r in REGIONS}
     files = [
         write(
             tmp_path / f"{r}.yaml",
@@ -69,54 +46,54 @@ def test_two_regions_are_planned_and_applied_in_one_run(moto_server: str, tmp_pa
         )
         for r in REGIONS
     ]
-    plan = esm("plan", "-f", tmp_path, "--format", "json", endpoint=moto_server)
-    assert plan.returncode == 0, plan.stderr
-    assert "2 regions/accounts" in plan.stderr
-    changes = json.loads(plan.stdout)["changes"]
+    plan = run_esm("plan", "-f", tmp_path, "--format", "json", endpoint=moto_server)
+    assert plan.code == 0, plan.err
+    assert "2 regions/accounts" in plan.err
+    changes = json.loads(plan.out)["changes"]
     assert sorted(c["function_arn"] for c in changes) == sorted(
         f"arn:aws:lambda:{r}:{ACCOUNT}:function:orders" for r in REGIONS
     )
 
-    applied = esm(
+    applied = run_esm(
         "apply", "--auto-approve", *[a for f in files for a in ("-f", f)], endpoint=moto_server
     )
-    assert applied.returncode == 0, applied.stderr
-    assert "[eu-west-1] orders[" in applied.stderr and "[us-east-1] orders[" in applied.stderr
+    assert applied.code == 0, applied.err
+    assert "[eu-west-1] orders[" in applied.err and "[us-east-1] orders[" in applied.err
     for region in REGIONS:
         (mapping,) = live(moto_server, region)
         assert mapping["EventSourceArn"] == queues[region] and mapping["BatchSize"] == 5
         assert mapping["FunctionArn"].startswith(f"arn:aws:lambda:{region}:")
 
-    again = esm("plan", "-f", tmp_path, "--detailed-exitcode", endpoint=moto_server)
-    assert again.returncode == 0 and "No changes." in again.stdout, again.stdout + again.stderr
+    again = run_esm("plan", "-f", tmp_path, "--detailed-exitcode", endpoint=moto_server)
+    assert again.code == 0 and "No changes." in again.out, again.out + again.err
 
 
 def test_a_file_without_region_takes_the_command_lines(moto_server: str, tmp_path: Path) -> None:
-    queue = seed_region(moto_server, "eu-west-1", "orders", "orders-eu")
+    queue = seed_orders(moto_server, "eu-west-1", "orders-eu")
     write(tmp_path / "eu.yaml", {"orders": [{"event_source_arn": queue}]})
-    applied = esm(
+    applied = run_esm(
         "--region", "eu-west-1", "apply", "--auto-approve", "-f", tmp_path, endpoint=moto_server
     )
-    assert applied.returncode == 0, applied.stderr
+    assert applied.code == 0, applied.err
     assert len(live(moto_server, "eu-west-1")) == 1 and not live(moto_server, "us-east-1")
 
 
 def test_one_function_in_two_files_of_one_resolved_region_is_refused(
     moto_server: str, tmp_path: Path
 ) -> None:
-    queue = seed_region(moto_server, "us-east-1", "orders", "orders-q")
+    queue = seed_orders(moto_server, "us-east-1", "orders-q")
     write(tmp_path / "a.yaml", {"orders": [{"event_source_arn": queue}]}, region="us-east-1")
     write(tmp_path / "b.yaml", {"orders": []})  # region from AWS_DEFAULT_REGION: us-east-1
-    result = esm("apply", "--auto-approve", "-f", tmp_path, endpoint=moto_server)
-    assert result.returncode == 1
-    assert "function orders in us-east-1 is also managed by" in result.stderr
+    result = run_esm("apply", "--auto-approve", "-f", tmp_path, endpoint=moto_server)
+    assert result.code == 1
+    assert "function orders in us-east-1 is also managed by" in result.err
     assert not live(moto_server, "us-east-1")
 
 
 def test_a_saved_plan_of_two_regions_applies_both_or_refuses_when_one_moved(
     moto_server: str, tmp_path: Path
 ) -> None:
-    queues = {r: seed_region(moto_server, r, "orders", f"orders-{r}") for r in REGIONS}
+    queues = {r: seed_orders(moto_server, r, f"orders-{r}") for r in REGIONS}
     for region in REGIONS:
         write(
             tmp_path / f"{region}.yaml",
@@ -124,26 +101,26 @@ def test_a_saved_plan_of_two_regions_applies_both_or_refuses_when_one_moved(
             region=region,
         )
     saved = tmp_path / "both.plan"
-    plan = esm("plan", "-f", tmp_path, "--out", saved, endpoint=moto_server)
-    assert plan.returncode == 0, plan.stderr
+    plan = run_esm("plan", "-f", tmp_path, "--out", saved, endpoint=moto_server)
+    assert plan.code == 0, plan.err
     assert json.loads(saved.read_text())["kind"] == "esm-saved-plans"
 
     # Something changes in one region after review: the whole saved plan is refused.
     boto3.client(
         "lambda", region_name="eu-west-1", endpoint_url=moto_server
     ).create_event_source_mapping(FunctionName="orders", EventSourceArn=queues["eu-west-1"])
-    stale = esm("apply", "--auto-approve", saved, endpoint=moto_server)
-    assert stale.returncode == 1 and "is stale" in stale.stderr
-    assert "eu-west-1: " in stale.stderr and not live(moto_server, "us-east-1")
+    stale = run_esm("apply", "--auto-approve", saved, endpoint=moto_server)
+    assert stale.code == 1 and "is stale" in stale.err
+    assert "eu-west-1: " in stale.err and not live(moto_server, "us-east-1")
 
     for mapping in live(moto_server, "eu-west-1"):
         boto3.client(
             "lambda", region_name="eu-west-1", endpoint_url=moto_server
         ).delete_event_source_mapping(UUID=mapping["UUID"])
-    applied = esm("apply", "--auto-approve", saved, endpoint=moto_server)
-    assert applied.returncode == 0, applied.stderr
+    applied = run_esm("apply", "--auto-approve", saved, endpoint=moto_server)
+    assert applied.code == 0, applied.err
     assert all(len(live(moto_server, r)) == 1 for r in REGIONS)
-    assert esm("plan", "-f", tmp_path, "--detailed-exitcode", endpoint=moto_server).returncode == 0
+    assert run_esm("plan", "-f", tmp_path, "--detailed-exitcode", endpoint=moto_server).code == 0
 
 
 def test_two_profiles_reaching_one_account_may_not_share_a_function(
@@ -161,14 +138,14 @@ def test_two_profiles_reaching_one_account_may_not_share_a_function(
     write(specs / "blue.yaml", {"orders": []}, profile="blue")
     write(specs / "green.yaml", {"orders": []}, profile="green")
     env = {"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials)}
-    result = esm("plan", "-f", specs, endpoint=moto_server, **env)
-    assert result.returncode == 1
-    assert "blue.yaml (us-east-1 (profile blue))" in result.stderr, result.stderr
-    assert "green.yaml (us-east-1 (profile green)); one file must own it" in result.stderr
+    result = run_esm("plan", "-f", specs, endpoint=moto_server, env=env)
+    assert result.code == 1
+    assert "blue.yaml (us-east-1 (profile blue))" in result.err, result.err
+    assert "green.yaml (us-east-1 (profile green)); one file must own it" in result.err
 
     write(specs / "green.yaml", {"payments": []}, profile="green")
-    result = esm("plan", "-f", specs, endpoint=moto_server, **env)
-    assert result.returncode == 0 and "No changes." in result.stdout, result.stderr
+    result = run_esm("plan", "-f", specs, endpoint=moto_server, env=env)
+    assert result.code == 0 and "No changes." in result.out, result.err
 
 
 def test_the_sandbox_seeds_and_serves_every_region(tmp_path: Path) -> None:
@@ -178,10 +155,10 @@ def test_the_sandbox_seeds_and_serves_every_region(tmp_path: Path) -> None:
             {"orders": [{"event_source_arn": f"arn:aws:sqs:{region}:{ACCOUNT}:orders"}]},
             region=region,
         )
-    result = esm("demo", "-f", tmp_path, endpoint=None)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "Plan: 2 to create" in result.stdout
-    assert result.stdout.rstrip().endswith("No changes.")
+    result = run_esm("demo", "-f", tmp_path)
+    assert result.code == 0, result.out + result.err
+    assert "Plan: 2 to create" in result.out
+    assert result.out.rstrip().endswith("No changes.")
 
 
 def test_split_by_scope_groups_files_by_resolved_region_and_profile(tmp_path: Path) -> None:
@@ -227,10 +204,10 @@ def test_one_function_under_two_names_is_refused(moto_server: str, tmp_path: Pat
     arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:orders"
     write(tmp_path / "a.yaml", {"orders": []}, region="us-east-1")
     write(tmp_path / "b.yaml", {arn: []}, region="us-east-1")
-    result = esm("plan", "-f", tmp_path, endpoint=moto_server)
-    assert result.returncode == 1
-    assert f"function {arn} is managed as orders in" in result.stderr, result.stderr
-    assert "one file must own it, under one name" in result.stderr
+    result = run_esm("plan", "-f", tmp_path, endpoint=moto_server)
+    assert result.code == 1
+    assert f"function {arn} is managed as orders in" in result.err, result.err
+    assert "one file must own it, under one name" in result.err
 
 
 def test_a_saved_plan_records_only_the_specs_own_profile(moto_server: str, tmp_path: Path) -> None:
@@ -243,14 +220,12 @@ def test_a_saved_plan_records_only_the_specs_own_profile(moto_server: str, tmp_p
     specs.mkdir()
     write(specs / "plain.yaml", {"orders": []}, region="us-east-1")
     saved = tmp_path / "p.plan"
-    assert (
-        esm(
-            "--profile", "ops", "plan", "-f", specs, "--out", saved, endpoint=moto_server, **env
-        ).returncode
-        == 0
+    made = run_esm(
+        "--profile", "ops", "plan", "-f", specs, "--out", saved, endpoint=moto_server, env=env
     )
+    assert made.code == 0, made.err
     assert json.loads(saved.read_text())["profile"] is None  # --profile was the runner's
     write(specs / "plain.yaml", {"orders": []}, region="us-east-1", profile="ops")
-    assert esm("plan", "-f", specs, "--out", saved, endpoint=moto_server, **env).returncode == 0
+    assert run_esm("plan", "-f", specs, "--out", saved, endpoint=moto_server, env=env).code == 0
     assert json.loads(saved.read_text())["profile"] == "ops"
-    assert esm("apply", "--auto-approve", saved, endpoint=moto_server, **env).returncode == 0
+    assert run_esm("apply", "--auto-approve", saved, endpoint=moto_server, env=env).code == 0

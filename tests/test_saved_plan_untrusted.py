@@ -18,12 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from esm_reconcile import aws as aws_module
 from esm_reconcile import saved_plan
-from esm_reconcile.cli import main
 from esm_reconcile.diff import diff
 from esm_reconcile.errors import EsmError
 from esm_reconcile.loader import load_text
@@ -33,8 +31,8 @@ from esm_reconcile.plan import Change
 from esm_reconcile.planning import ScopePlan, managed_functions, plan_scopes
 from esm_reconcile.saved_plan_check import rederived_plans, saved_plan_text, verified_plans
 from esm_reconcile.validate import load_spec, spec_from_loaded
-from tests.conftest import ACCOUNT, REGION, Seeded
-from tests.test_multi_region import seed_region
+from tests.cli_runner import CliResult, run_esm
+from tests.conftest import ACCOUNT, REGION, Seeded, client
 
 WRITES = frozenset(
     {
@@ -45,13 +43,6 @@ WRITES = frozenset(
         "UntagResource",
     }
 )
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
 
 
 @pytest.fixture
@@ -71,38 +62,18 @@ def lambda_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return calls
 
 
-@pytest.fixture
-def esm(capsys: pytest.CaptureFixture[str], lambda_calls: list[str]) -> Callable[..., Run]:
-    """Run the CLI in-process; an exception other than SystemExit fails the test (a traceback)."""
-
-    def run(*args: str | Path) -> Run:
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        captured = capsys.readouterr()
-        return Run(code, captured.out, captured.err)
-
-    return run
-
-
 def live_state(region: str = REGION) -> dict[str, Any]:
     """Every mapping in the region with its tags, as plain boto3 reads them."""
-    client = boto3.client("lambda", region_name=region)
+    lam = client("lambda", region=region)
     state = {}
-    for mapping in client.list_event_source_mappings()["EventSourceMappings"]:
-        tags = client.list_tags(Resource=mapping["EventSourceMappingArn"]).get("Tags", {})
+    for mapping in lam.list_event_source_mappings()["EventSourceMappings"]:
+        tags = lam.list_tags(Resource=mapping["EventSourceMappingArn"]).get("Tags", {})
         state[mapping["UUID"]] = {**mapping, "Tags": tags}
     return state
 
 
-def one_line_error(run: Run, *fragments: str) -> str:
-    assert run.code == 1, (run.out, run.err)
-    line = run.err.strip()
-    assert "\n" not in line and line.startswith("Error: "), run.err
-    assert "Traceback" not in run.err + run.out
+def one_line_error(run: CliResult, *fragments: str) -> str:
+    line = run.error_line()
     for fragment in fragments:
         assert fragment in line, (fragment, line)
     return line
@@ -148,26 +119,24 @@ functions:
 
 
 @pytest.fixture
-def world(
-    moto_aws: None, seed: Callable[..., Seeded], tmp_path: Path, esm: Callable[..., Run]
-) -> World:
+def world(moto_aws: None, seed: Callable[..., Seeded], tmp_path: Path) -> World:
     """alpha: qa (batch 10, tag team=old) to update, qc to delete, qb to create; gamma: qg,
     unmanaged. A saved plan of that in `planfile`, made by `esm plan --out`."""
     seeded = seed(functions=["alpha", "gamma"], queues=["qa", "qb", "qc", "qg"])
-    client = boto3.client("lambda", region_name=REGION)
-    client.create_event_source_mapping(
+    lam = client("lambda")
+    lam.create_event_source_mapping(
         FunctionName="alpha", EventSourceArn=seeded.queues["qa"], Tags={"team": "old"}
     )
-    stale = client.create_event_source_mapping(
+    stale = lam.create_event_source_mapping(
         FunctionName="alpha", EventSourceArn=seeded.queues["qc"]
     )
-    gamma = client.create_event_source_mapping(
+    gamma = lam.create_event_source_mapping(
         FunctionName="gamma", EventSourceArn=seeded.queues["qg"]
     )
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC_TEMPLATE.format(qa=seeded.queues["qa"], qb=seeded.queues["qb"]))
     planfile = tmp_path / "reviewed.plan"
-    made = esm("plan", "-f", spec, "--out", planfile)
+    made = run_esm("plan", "-f", spec, "--out", planfile)
     assert made.code == 0, made.err
     assert "Plan: 1 to create, 1 to update, 0 to replace, 1 to delete." in made.out
     return World(
@@ -200,7 +169,7 @@ def change_of(document: dict[str, Any], action: str) -> dict[str, Any]:
 
 
 def test_a_saved_plan_records_its_spec_and_observation_and_applies(
-    world: World, esm: Callable[..., Run], lambda_calls: list[str]
+    world: World, lambda_calls: list[str]
 ) -> None:
     document = world.document()
     assert document["kind"] == "esm-saved-plan" and document["version"] == 2
@@ -219,7 +188,7 @@ def test_a_saved_plan_records_its_spec_and_observation_and_applies(
     assert qa["settings"]["batch_size"] == 10 and qa["state"] == "Enabled"
 
     lambda_calls.clear()
-    applied = esm("apply", world.planfile, "--auto-approve", "--detailed-exitcode")
+    applied = run_esm("apply", world.planfile, "--auto-approve", "--detailed-exitcode")
     assert applied.code == 2, applied.err
     writes = [c for c in lambda_calls if c in WRITES]
     assert sorted(writes) == [
@@ -234,16 +203,16 @@ def test_a_saved_plan_records_its_spec_and_observation_and_applies(
     assert set(alpha) == {world.seeded.queues["qa"], world.seeded.queues["qb"]}
     assert alpha[world.seeded.queues["qa"]]["BatchSize"] == 5
     assert alpha[world.seeded.queues["qa"]]["Tags"] == {"team": "orders"}
-    again = esm("plan", "-f", world.spec, "--detailed-exitcode")
+    again = run_esm("plan", "-f", world.spec, "--detailed-exitcode")
     assert again.code == 0 and "No changes." in again.out, again.out + again.err
 
 
 def test_a_targeted_saved_plan_applies_only_its_targets_and_keeps_them(
-    world: World, esm: Callable[..., Run], tmp_path: Path
+    world: World, tmp_path: Path
 ) -> None:
     planfile = tmp_path / "targeted.plan"
     address = f"alpha[{world.seeded.queues['qb']}]"
-    made = esm("plan", "-f", world.spec, "--target", address, "--out", planfile)
+    made = run_esm("plan", "-f", world.spec, "--target", address, "--out", planfile)
     assert made.code == 0, made.err
     document = json.loads(planfile.read_text())
     assert document["targets"] == [address] and len(document["changes"]) == 1
@@ -252,11 +221,11 @@ def test_a_targeted_saved_plan_applies_only_its_targets_and_keeps_them(
     document["targets"] = []
     planfile.write_text(json.dumps(document))
     before = live_state()
-    one_line_error(esm("apply", planfile, "--auto-approve"), "changes are not what")
+    one_line_error(run_esm("apply", planfile, "--auto-approve"), "changes are not what")
     assert live_state() == before
 
     planfile.write_text(json.dumps({**document, "targets": [address]}))
-    applied = esm("apply", planfile, "--auto-approve")
+    applied = run_esm("apply", planfile, "--auto-approve")
     assert applied.code == 0, applied.err
     after = live_state()
     assert world.stale_uuid in after  # its delete was not targeted
@@ -333,7 +302,6 @@ def _spec_claims_a_create_for_gamma(document: dict[str, Any], world: World) -> N
 )
 def test_edited_changes_are_refused_and_nothing_is_written(
     world: World,
-    esm: Callable[..., Run],
     lambda_calls: list[str],
     tamper: Callable[[dict[str, Any], World], None],
     where: str,
@@ -344,7 +312,7 @@ def test_edited_changes_are_refused_and_nothing_is_written(
     before = live_state()
     lambda_calls.clear()
     line = one_line_error(
-        esm("apply", world.planfile, "--auto-approve"),
+        run_esm("apply", world.planfile, "--auto-approve"),
         str(world.planfile),
         "the saved plan's changes are not what its spec and observed state give "
         "(edited or damaged?); nothing was changed; plan again",
@@ -425,7 +393,6 @@ def _unmanaged_mapping_observed_as_deleting(document: dict[str, Any], world: Wor
 )
 def test_self_consistent_forgeries_are_refused_as_stale(
     world: World,
-    esm: Callable[..., Run],
     lambda_calls: list[str],
     forgery: Callable[[dict[str, Any], World], None],
     reason: str,
@@ -435,11 +402,10 @@ def test_self_consistent_forgeries_are_refused_as_stale(
     world.write(document)
     before = live_state()
     lambda_calls.clear()
-    refused = esm("apply", world.planfile, "--auto-approve")
+    refused = run_esm("apply", world.planfile, "--auto-approve")
     assert refused.code == 1, refused.out + refused.err
     assert "is stale, nothing was changed; plan again" in refused.err
     assert reason in refused.err
-    assert "Traceback" not in refused.err
     assert not WRITES & set(lambda_calls)
     assert live_state() == before
 
@@ -503,7 +469,6 @@ def _observed_settings_of_the_wrong_shape(document: dict[str, Any], world: World
 )
 def test_inconsistent_files_are_refused_before_any_aws_call(
     world: World,
-    esm: Callable[..., Run],
     lambda_calls: list[str],
     tamper: Callable[[dict[str, Any], World], None],
     fragments: tuple[str, ...],
@@ -513,7 +478,9 @@ def test_inconsistent_files_are_refused_before_any_aws_call(
     world.write(document)
     before = live_state()
     lambda_calls.clear()
-    one_line_error(esm("apply", world.planfile, "--auto-approve"), str(world.planfile), *fragments)
+    one_line_error(
+        run_esm("apply", world.planfile, "--auto-approve"), str(world.planfile), *fragments
+    )
     assert lambda_calls == []
     assert live_state() == before
 
@@ -669,7 +636,6 @@ DAMAGED: list[tuple[str, Callable[[World], bytes], str]] = [
 )
 def test_damaged_files_are_one_line_errors(
     world: World,
-    esm: Callable[..., Run],
     lambda_calls: list[str],
     make: Callable[[World], bytes],
     message: str,
@@ -678,21 +644,21 @@ def test_damaged_files_are_one_line_errors(
     before = live_state()
     lambda_calls.clear()
     started = time.monotonic()
-    one_line_error(esm("apply", world.planfile, "--auto-approve"), str(world.planfile), message)
+    one_line_error(run_esm("apply", world.planfile, "--auto-approve"), str(world.planfile), message)
     assert time.monotonic() - started < 5
     assert lambda_calls == []
     assert live_state() == before
 
 
 def test_a_100_mb_file_is_refused_without_reading_it(
-    tmp_path: Path, esm: Callable[..., Run], lambda_calls: list[str]
+    tmp_path: Path, lambda_calls: list[str]
 ) -> None:
     huge = tmp_path / "huge.plan"
     with huge.open("wb") as handle:
         handle.truncate(100 * 2**20)  # sparse: quick to make, 100 MB by its size
     started = time.monotonic()
     one_line_error(
-        esm("apply", huge, "--auto-approve"), f"{huge}: not a saved plan: larger than 64 MiB"
+        run_esm("apply", huge, "--auto-approve"), f"{huge}: not a saved plan: larger than 64 MiB"
     )
     assert time.monotonic() - started < 1
     assert lambda_calls == []
@@ -714,12 +680,12 @@ def test_a_bundle_of_one_part_is_not_what_esm_writes(world: World) -> None:
 
 @pytest.mark.parametrize("where", ["missing directory", "/dev/full"])
 def test_a_plan_that_cannot_be_written_is_one_line(
-    world: World, esm: Callable[..., Run], tmp_path: Path, where: str
+    world: World, tmp_path: Path, where: str
 ) -> None:
     if where == "/dev/full" and not Path(where).exists():
         pytest.skip("no /dev/full here")
     out = tmp_path / "no-such-dir" / "p.plan" if where == "missing directory" else Path(where)
-    one_line_error(esm("plan", "-f", world.spec, "--out", out), f"cannot write {out}")
+    one_line_error(run_esm("plan", "-f", world.spec, "--out", out), f"cannot write {out}")
 
 
 def test_a_spec_edited_while_planning_is_not_saved(world: World) -> None:
@@ -753,9 +719,10 @@ REGIONS = ("us-east-1", "eu-west-1")
 
 
 @pytest.fixture
-def two_regions(moto_aws: None, tmp_path: Path, esm: Callable[..., Run]) -> Path:
+def two_regions(moto_aws: None, seed: Callable[..., Seeded], tmp_path: Path) -> Path:
     for region in REGIONS:
-        queue = seed_region(None, region, "orders", f"orders-{region}")  # in-process moto
+        queue_name = f"orders-{region}"
+        queue = seed(functions=["orders"], queues=[queue_name], region=region).queues[queue_name]
         (tmp_path / f"{region}.yaml").write_text(
             json.dumps(
                 {
@@ -766,13 +733,13 @@ def two_regions(moto_aws: None, tmp_path: Path, esm: Callable[..., Run]) -> Path
             )
         )
     planfile = tmp_path / "both.plan"
-    made = esm("plan", "-f", tmp_path, "--out", planfile)
+    made = run_esm("plan", "-f", tmp_path, "--out", planfile)
     assert made.code == 0, made.err
     return planfile
 
 
 def test_a_bundle_with_one_edited_part_is_refused_whole(
-    two_regions: Path, esm: Callable[..., Run], lambda_calls: list[str]
+    two_regions: Path, lambda_calls: list[str]
 ) -> None:
     document = json.loads(two_regions.read_text())
     assert document["kind"] == "esm-saved-plans" and len(document["plans"]) == 2
@@ -782,7 +749,7 @@ def test_a_bundle_with_one_edited_part_is_refused_whole(
     two_regions.write_text(json.dumps(document))
     lambda_calls.clear()
     one_line_error(
-        esm("apply", two_regions, "--auto-approve"),
+        run_esm("apply", two_regions, "--auto-approve"),
         f"plans[{index}].changes[0]",
         "create_request.BatchSize: the file says 10000",
     )
@@ -799,14 +766,14 @@ def test_a_bundle_with_one_edited_part_is_refused_whole(
     document["plans"][1] = second
     two_regions.write_text(json.dumps(document))
     one_line_error(
-        esm("apply", two_regions, "--auto-approve"),
+        run_esm("apply", two_regions, "--auto-approve"),
         "plans[1].spec_files: function arn:aws:lambda:",
         "is also managed in plans[0]",
     )
     assert lambda_calls == []
 
     two_regions.write_text(original)
-    applied = esm("apply", two_regions, "--auto-approve")
+    applied = run_esm("apply", two_regions, "--auto-approve")
     assert applied.code == 0, applied.err
     for region in REGIONS:
         (mapping,) = live_state(region).values()

@@ -3,41 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import boto3
 
+from tests.cli_runner import run_esm
+
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def esm(
-    *args: str | Path, endpoint: str | None, **extra_env: str
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ESM_", "GITHUB_"))}
-    env.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",
-        AWS_DEFAULT_REGION=REGION,
-        AWS_CONFIG_FILE=os.devnull,
-        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-        PYTHONPATH=str(REPO_ROOT),
-    )
-    env.update(extra_env)
-    if endpoint:
-        env["AWS_ENDPOINT_URL"] = endpoint
-    return subprocess.run(
-        [sys.executable, "-m", "esm_reconcile", *map(str, args)],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def test_target_limits_plan_and_apply(moto_server, seed, write_spec, tmp_path):
@@ -49,24 +21,29 @@ def test_target_limits_plan_and_apply(moto_server, seed, write_spec, tmp_path):
         },
         region=REGION,
     )
-    plan = esm("plan", "-f", spec, "--target", "alpha", "--format", "json", endpoint=moto_server)
-    assert plan.returncode == 0, plan.stderr
-    changes = json.loads(plan.stdout)["changes"]
+    plan = run_esm(
+        "plan", "-f", spec, "--target", "alpha", "--format", "json", endpoint=moto_server
+    )
+    assert plan.code == 0, plan.err
+    changes = json.loads(plan.out)["changes"]
     assert [c["address"] for c in changes] == [f"alpha[{seeded.queues['qa']}]"]
 
-    text = esm("plan", "-f", spec, "--target", f"beta[{seeded.queues['qb']}]", endpoint=moto_server)
-    assert "targeting is in effect" in text.stdout
-    assert "Plan: 1 to create" in text.stdout and "alpha[" not in text.stdout
+    text = run_esm(
+        "plan", "-f", spec, "--target", f"beta[{seeded.queues['qb']}]", endpoint=moto_server
+    )
+    assert "targeting is in effect" in text.out
+    assert "Plan: 1 to create" in text.out and "alpha[" not in text.out
 
-    applied = esm("apply", "-f", spec, "--target", "alpha", "--auto-approve", endpoint=moto_server)
-    assert applied.returncode == 0, applied.stderr
+    applied = run_esm(
+        "apply", "-f", spec, "--target", "alpha", "--auto-approve", endpoint=moto_server
+    )
+    assert applied.code == 0, applied.err
     live = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
     arns = {m["FunctionArn"] for m in live.list_event_source_mappings()["EventSourceMappings"]}
     assert arns == {f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:alpha"}
 
-    unknown = esm("plan", "-f", spec, "--target", "gamma", endpoint=moto_server)
-    assert unknown.returncode == 1 and "gamma" in unknown.stderr
-    assert "Traceback" not in unknown.stderr
+    unknown = run_esm("plan", "-f", spec, "--target", "gamma", endpoint=moto_server)
+    assert unknown.code == 1 and "gamma" in unknown.err
 
 
 def test_step_summary_gets_the_markdown_plan(moto_server, seed, write_spec, tmp_path):
@@ -74,8 +51,10 @@ def test_step_summary_gets_the_markdown_plan(moto_server, seed, write_spec, tmp_
     spec = write_spec({"alpha": [{"event_source_arn": seeded.queues["qa"]}]}, region=REGION)
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
-    result = esm("plan", "-f", spec, endpoint=moto_server, GITHUB_STEP_SUMMARY=str(summary))
-    assert result.returncode == 0, result.stderr
+    result = run_esm(
+        "plan", "-f", spec, endpoint=moto_server, env={"GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert result.code == 0, result.err
     text = summary.read_text()
     assert text.startswith("earlier step\n")
     assert "**Plan: 1 to create, 0 to update, 0 to replace, 0 to delete.**" in text
@@ -88,14 +67,14 @@ def test_validation_errors_become_annotations_in_github_actions(tmp_path):
         f"    - event_source_arn: arn:aws:sqs:{REGION}:{ACCOUNT}:q\n"
         "      starting_position: LATEST\n"
     )
-    result = esm("validate", "-f", bad, endpoint=None, GITHUB_ACTIONS="true")
-    assert result.returncode == 1
+    result = run_esm("validate", "-f", bad, env={"GITHUB_ACTIONS": "true"})
+    assert result.code == 1
     assert (
         f"::error file={bad},line=5::functions.f[0].starting_position: not supported for SQS"
-        in result.stdout
+        in result.out
     )
-    plain = esm("validate", "-f", bad, endpoint=None)
-    assert "::error" not in plain.stdout
+    plain = run_esm("validate", "-f", bad)
+    assert "::error" not in plain.out
 
 
 def test_saved_plan_applies_exactly_and_refuses_when_stale(moto_server, seed, write_spec, tmp_path):
@@ -106,58 +85,58 @@ def test_saved_plan_applies_exactly_and_refuses_when_stale(moto_server, seed, wr
     )
     planfile = tmp_path / "reviewed.plan"
 
-    made = esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server)
-    assert made.returncode == 0, made.stderr
-    applied = esm("apply", planfile, "--auto-approve", "--detailed-exitcode", endpoint=moto_server)
-    assert applied.returncode == 2, applied.stderr
+    made = run_esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server)
+    assert made.code == 0, made.err
+    applied = run_esm(
+        "apply", planfile, "--auto-approve", "--detailed-exitcode", endpoint=moto_server
+    )
+    assert applied.code == 2, applied.err
     (mapping,) = live.list_event_source_mappings()["EventSourceMappings"]
     assert mapping["BatchSize"] == 5
 
     # Review a change, then someone edits the mapping by hand before the merge.
     spec.write_text(spec.read_text().replace("batch_size: 5", "batch_size: 7"))
-    assert esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).returncode == 0
+    assert run_esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).code == 0
     live.update_event_source_mapping(UUID=mapping["UUID"], BatchSize=9)
-    stale = esm("apply", planfile, "--auto-approve", endpoint=moto_server)
-    assert stale.returncode == 1
-    assert "stale" in stale.stderr and mapping["UUID"] in stale.stderr
-    assert "batch_size changed from 5 to 9" in stale.stderr
+    stale = run_esm("apply", planfile, "--auto-approve", endpoint=moto_server)
+    assert stale.code == 1
+    assert "stale" in stale.err and mapping["UUID"] in stale.err
+    assert "batch_size changed from 5 to 9" in stale.err
     assert live.get_event_source_mapping(UUID=mapping["UUID"])["BatchSize"] == 9
 
     # A mapping appearing on a managed function also makes the plan stale.
-    assert esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).returncode == 0
+    assert run_esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).code == 0
     extra = live.create_event_source_mapping(
         FunctionName="alpha", EventSourceArn=seeded.queues["qb"]
     )
-    stale = esm("apply", planfile, "--auto-approve", endpoint=moto_server)
-    assert stale.returncode == 1 and f"mapping {extra['UUID']} appeared" in stale.stderr
+    stale = run_esm("apply", planfile, "--auto-approve", endpoint=moto_server)
+    assert stale.code == 1 and f"mapping {extra['UUID']} appeared" in stale.err
     live.delete_event_source_mapping(UUID=extra["UUID"])
 
     # A plan for another account is refused before anything is read or written.
-    assert esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).returncode == 0
+    assert run_esm("plan", "-f", spec, "--out", planfile, endpoint=moto_server).code == 0
     document = json.loads(planfile.read_text())
     document["account"] = "210987654321"
     planfile.write_text(json.dumps(document))
-    other = esm("apply", planfile, "--auto-approve", endpoint=moto_server)
-    assert other.returncode == 1 and "210987654321" in other.stderr
+    other = run_esm("apply", planfile, "--auto-approve", endpoint=moto_server)
+    assert other.code == 1 and "210987654321" in other.err
 
     # Not a plan, or both a plan and -f: clear errors, exit 1.
-    assert esm("apply", spec, "--auto-approve", endpoint=moto_server).returncode == 1
-    both = esm("apply", planfile, "-f", spec, endpoint=moto_server)
-    assert both.returncode == 1 and "not both" in both.stderr
+    assert run_esm("apply", spec, "--auto-approve", endpoint=moto_server).code == 1
+    both = run_esm("apply", planfile, "-f", spec, endpoint=moto_server)
+    assert both.code == 1 and "not both" in both.err
 
 
 def test_options_from_environment(moto_server, seed, write_spec):
     seeded = seed(functions=["alpha"], queues=["qa"], endpoint_url=moto_server)
     spec = write_spec({"alpha": [{"event_source_arn": seeded.queues["qa"]}]}, region=REGION)
-    result = esm(
+    result = run_esm(
         "plan",
         endpoint=moto_server,
-        ESM_FILE=str(spec),
-        ESM_FORMAT="json",
-        ESM_PLAN_DETAILED_EXITCODE="1",
+        env={"ESM_FILE": str(spec), "ESM_FORMAT": "json", "ESM_PLAN_DETAILED_EXITCODE": "1"},
     )
-    assert result.returncode == 2, result.stderr
-    assert json.loads(result.stdout)["summary"]["create"] == 1
+    assert result.code == 2, result.err
+    assert json.loads(result.out)["summary"]["create"] == 1
 
 
 def test_export_then_plan_is_no_changes(moto_server, seed, tmp_path):
@@ -177,21 +156,17 @@ def test_export_then_plan_is_no_changes(moto_server, seed, tmp_path):
     live.create_event_source_mapping(FunctionName="beta", EventSourceArn=seeded.queues["qb"])
 
     exported = tmp_path / "exported.yaml"
-    result = esm(
+    result = run_esm(
         "export", "--function", "alpha", "--function", "gamma", "-o", exported, endpoint=moto_server
     )
-    assert result.returncode == 0, result.stderr
+    assert result.code == 0, result.err
     text = exported.read_text()
     assert "batch_size: 50" in text and "team: orders" in text and "gamma: []" in text
     assert "beta" not in text
-    planned = esm("plan", "-f", exported, "--detailed-exitcode", endpoint=moto_server)
-    assert planned.returncode == 0, planned.stdout + planned.stderr
-    assert "No changes." in planned.stdout
+    planned = run_esm("plan", "-f", exported, "--detailed-exitcode", endpoint=moto_server)
+    assert planned.code == 0, planned.out + planned.err
+    assert "No changes." in planned.out
 
-    everything = esm("export", "--all", endpoint=moto_server)
-    assert (
-        everything.returncode == 0
-        and "alpha:" in everything.stdout
-        and "beta:" in everything.stdout
-    )
-    assert esm("export", endpoint=moto_server).returncode == 1  # neither --function nor --all
+    everything = run_esm("export", "--all", endpoint=moto_server)
+    assert everything.code == 0 and "alpha:" in everything.out and "beta:" in everything.out
+    assert run_esm("export", endpoint=moto_server).code == 1  # neither --function nor --all

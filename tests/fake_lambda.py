@@ -1,0 +1,269 @@
+"""The one fake of the Lambda event source mapping API, for Applier tests that a Stubber cannot
+serve: a Stubber answers in a fixed order, which concurrent workers cannot keep.
+
+`FakeLambda` keeps mappings by UUID with AWS's states (reference B): a Create, Update or Delete
+leaves the mapping in transition for `settle_polls` looks (Gets, or List sweeps), or for
+`settle_seconds` of real time; a deleted mapping is gone (ResourceNotFound) once it settles.
+A mapping reads back as AWS returns it (`aws_shapes.readback_of_create`). A test scripts errors
+per operation in `script`, and `calls` records when every call started and ended.
+
+Below it: plan changes on SQS queues of the function `worker`, and an Applier that polls fast.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from esm_reconcile.apply import Applier
+from esm_reconcile.plan import Change
+from tests.aws_shapes import ACCOUNT, REGION, readback_of_create
+
+FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:worker"
+OTHER_FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other"
+IN_TRANSITION = ("Creating", "Updating", "Enabling")
+
+
+def client_error(code: str, message: str, status: int = 400, op: str = "Op") -> ClientError:
+    """The ClientError boto3 raises for an AWS error answer."""
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        op,
+    )
+
+
+def not_found() -> ClientError:
+    return client_error("ResourceNotFoundException", "not found", 404)
+
+
+@dataclass
+class Call:
+    op: str  # create, get, update, delete, list or list_tags
+    uuid: str | None
+    started: float
+    ended: float = 0.0
+
+
+@dataclass
+class FakeLambda:
+    """Thread-safe: every worker of an Applier may call it at once."""
+
+    settle_polls: int = 1
+    settle_seconds: float = 0.0  # when set, transitions end by time instead of by polls
+    call_seconds: float = 0.0  # how long each call takes (real time), to make overlap visible
+    mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pending: dict[str, int] = field(default_factory=dict)  # UUID -> looks until settled
+    deleting: set[str] = field(default_factory=set)
+    settle_until: dict[str, float] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    # op -> errors to raise on its next calls, in order (then behave normally)
+    script: dict[str, list[ClientError]] = field(default_factory=dict)
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    # -- what a test sets up and looks at ------------------------------------------------------
+
+    def add(
+        self, uuid: str, function: str, source: str, state: str = "Enabled", **settings: Any
+    ) -> None:
+        """A mapping that exists before the apply, in `state`, with these request settings."""
+        request = {"FunctionName": function, "EventSourceArn": source, **settings}
+        self.mappings[uuid] = {**readback_of_create(request, uuid), "State": state}
+
+    def in_transition(self, uuid: str, looks: int) -> None:
+        """`uuid` stays in its state (Updating, Deleting...) for `looks` more looks."""
+        if self.mappings[uuid]["State"] == "Deleting":
+            self.deleting.add(uuid)
+        self.pending[uuid] = looks
+
+    def ops(self, op: str) -> list[Call]:
+        return [c for c in self.calls if c.op == op]
+
+    # -- the API ------------------------------------------------------------------------------
+
+    def create_event_source_mapping(self, **request: Any) -> dict[str, Any]:
+        with self._call("create", None) as call:
+            for item in self.mappings.values():
+                if (item["FunctionArn"], item["EventSourceArn"]) == (
+                    request["FunctionName"],
+                    request["EventSourceArn"],
+                ):
+                    raise client_error(
+                        "ResourceConflictException",
+                        f'An event source mapping with SQS arn (" {item["EventSourceArn"]} '
+                        f'") and function (" worker ") already exists. Please update or '
+                        f"delete the existing mapping with UUID {item['UUID']}",
+                        409,
+                    )
+            uuid = f"00000000-0000-0000-0000-{next(self.ids):012d}"
+            call.uuid = uuid
+            self.mappings[uuid] = {**readback_of_create(request, uuid), "State": "Creating"}
+            self._start_transition(uuid)
+            return dict(self.mappings[uuid])
+
+    def get_event_source_mapping(self, UUID: str) -> dict[str, Any]:  # noqa: N803
+        with self._call("get", UUID):
+            self._settle_by_time()
+            if UUID not in self.mappings:
+                raise not_found()
+            self._observe(UUID)
+            if UUID not in self.mappings:
+                raise not_found()
+            return dict(self.mappings[UUID])
+
+    def update_event_source_mapping(self, UUID: str, **changes: Any) -> dict[str, Any]:  # noqa: N803
+        with self._call("update", UUID):
+            item = self.mappings[UUID]
+            if item["State"] != "Enabled":
+                raise client_error("ResourceInUseException", "Cannot update: in use")
+            item.update(changes)
+            item["State"] = "Updating"
+            self._start_transition(UUID)
+            return dict(item)
+
+    def delete_event_source_mapping(self, UUID: str) -> dict[str, Any]:  # noqa: N803
+        with self._call("delete", UUID):
+            if UUID not in self.mappings:
+                raise not_found()
+            item = self.mappings[UUID]
+            item["State"] = "Deleting"
+            self.deleting.add(UUID)
+            self._start_transition(UUID)
+            return dict(item)
+
+    def list_tags(self, Resource: str) -> dict[str, Any]:  # noqa: N803
+        with self._call("list_tags", None):
+            return {"Tags": {}}
+
+    def get_paginator(self, name: str) -> Any:
+        fake = self
+
+        class Paginator:
+            def paginate(self, **scope: Any) -> list[dict[str, Any]]:
+                scope.pop("PaginationConfig", None)
+                with fake._call("list", None):
+                    fake._settle_by_time()
+                    # A sweep observes every mapping, as a Get observes one.
+                    for uuid in list(fake.mappings):
+                        fake._observe(uuid)
+                    items = [
+                        dict(m)
+                        for m in fake.mappings.values()
+                        if all(
+                            m.get(k.replace("FunctionName", "FunctionArn")) == v
+                            for k, v in scope.items()
+                        )
+                    ]
+                return [{"EventSourceMappings": items}]
+
+        return Paginator()
+
+    # -- the state machine --------------------------------------------------------------------
+
+    @contextmanager
+    def _call(self, op: str, uuid: str | None) -> Iterator[Call]:
+        """One API call: recorded, `call_seconds` long (outside the lock, so that calls can
+        overlap), failing if the script says so, else its body runs under the lock."""
+        call = Call(op, uuid, time.monotonic())
+        with self.lock:
+            self.calls.append(call)
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            scripted = self.script.get(op)
+            failure = scripted.pop(0) if scripted else None
+        try:
+            if self.call_seconds:
+                time.sleep(self.call_seconds)
+            if failure is not None:
+                raise failure
+            with self.lock:
+                yield call
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                call.ended = time.monotonic()
+
+    def _settle_by_time(self) -> None:
+        """With settle_seconds, a transition ends that long after the mutating call."""
+        if not self.settle_seconds:
+            return
+        now = time.monotonic()
+        for uuid, until in list(self.settle_until.items()):
+            if now >= until:
+                self.pending[uuid] = 0
+                del self.settle_until[uuid]
+                if uuid in self.deleting:
+                    self.deleting.discard(uuid)
+                    del self.mappings[uuid]
+                else:
+                    self.mappings[uuid]["State"] = "Enabled"
+
+    def _start_transition(self, uuid: str) -> None:
+        self.pending[uuid] = 10**9 if self.settle_seconds else self.settle_polls
+        if self.settle_seconds:
+            self.settle_until[uuid] = time.monotonic() + self.settle_seconds
+
+    def _observe(self, uuid: str) -> None:
+        """One look at a mapping: a pending transition comes one look closer to its end."""
+        if self.pending.get(uuid, 0) > 0:
+            self.pending[uuid] -= 1
+        elif uuid in self.deleting:
+            del self.mappings[uuid]
+            self.deleting.discard(uuid)
+        elif self.mappings[uuid]["State"] in IN_TRANSITION:
+            self.mappings[uuid]["State"] = "Enabled"
+
+
+# -- changes to apply against it ----------------------------------------------------------------
+
+
+def queue(i: int | str) -> str:
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:q{i}"
+
+
+def create(i: int | str, function: str = FN, **settings: Any) -> Change:
+    return Change(
+        "create",
+        f"worker[{queue(i)}]",
+        function,
+        queue(i),
+        None,
+        kind="sqs",
+        create_request={"FunctionName": function, "EventSourceArn": queue(i), **settings},
+    )
+
+
+def delete(uuid: str, i: int | str) -> Change:
+    return Change("delete", f"worker[{queue(i)}]", FN, queue(i), uuid, kind="sqs")
+
+
+def replace_of(uuid: str, i: int | str) -> Change:
+    """A replace of mapping `uuid` on queue i by one with batch size 5."""
+    return Change(
+        "replace",
+        f"worker[{queue(i)}]",
+        FN,
+        queue(i),
+        uuid,
+        kind="sqs",
+        create_request={"FunctionName": FN, "EventSourceArn": queue(i), "BatchSize": 5},
+    )
+
+
+def applier(fake: FakeLambda, **kwargs: Any) -> Applier:
+    """An Applier on the fake that polls every millisecond or two (real time)."""
+    kwargs.setdefault("poll_start", 0.001)
+    kwargs.setdefault("poll_max", 0.002)
+    return Applier(fake, **kwargs)
