@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator
 
+from . import strict_json
 from .errors import MAX_DEPTH, one_line
 from .spec_fields import ApiModel
 
@@ -35,18 +36,18 @@ class Filter(ApiModel):
         parsed = value
         if isinstance(value, str):
             try:
-                parsed = json.loads(
-                    value, parse_constant=_refuse_constant, object_pairs_hook=_refuse_duplicates
-                )
+                parsed = strict_json.loads(value)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"pattern is not valid JSON: {exc.msg}") from None
+            except ValueError as exc:  # NaN, Infinity, a key given twice
+                raise ValueError(f"pattern is not valid JSON: {exc}") from None
             except RecursionError:
                 raise ValueError(f"pattern is nested deeper than {MAX_DEPTH} levels") from None
         if not isinstance(parsed, dict) or not parsed:
             raise ValueError("pattern must be a non-empty JSON object")
         # Before anything recursive (the checks below, json.dumps) meets it: 4096 characters
         # of JSON nest up to 800 levels.
-        if _nesting_depth(parsed) > MAX_DEPTH:
+        if strict_json.depth(parsed) > MAX_DEPTH:
             raise ValueError(f"pattern is nested deeper than {MAX_DEPTH} levels")
         problem = _pattern_problem(parsed, "")
         if problem:
@@ -56,35 +57,6 @@ class Filter(ApiModel):
         if len(canonical_pattern(parsed)) > 4096:
             raise ValueError("pattern is longer than 4096 characters")
         return value
-
-
-def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A key given twice says two things (YAML refuses it too); json.loads would keep the last."""
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"pattern is not valid: the key {one_line(key)} is given twice")
-        seen[key] = value
-    return seen
-
-
-def _refuse_constant(name: str) -> Any:
-    """json.loads reads NaN and Infinity, which are not JSON: a pattern cannot hold them."""
-    raise ValueError(f"pattern is not valid JSON: {name} is not a JSON number")
-
-
-def _nesting_depth(value: Any) -> int:
-    """Levels of dicts and lists in `value` (a scalar is 0), without recursion."""
-    deepest = 0
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, dict | list):
-            depth += 1
-            deepest = max(deepest, depth)
-            members = item.values() if isinstance(item, dict) else item
-            pending.extend((member, depth) for member in members)
-    return deepest
 
 
 def _pattern_problem(node: dict[str, Any], path: str) -> str | None:

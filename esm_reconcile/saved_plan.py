@@ -29,6 +29,7 @@ from pydantic import (
     field_validator,
 )
 
+from . import strict_json
 from .errors import EsmError
 from .model import LiveMapping
 from .plan import Action, Change
@@ -233,7 +234,7 @@ def dumps(plans: list[SavedScopePlan]) -> str:
     document = (
         parts[0] if len(parts) == 1 else {"kind": BUNDLE_KIND, "version": VERSION, "plans": parts}
     )
-    if nesting(document) > MAX_NESTING:
+    if strict_json.depth(document) > MAX_NESTING:
         raise EsmError(
             f"cannot save the plan: its data nests deeper than {MAX_NESTING} levels, "
             "more than a saved plan may"
@@ -248,33 +249,6 @@ def dumps(plans: list[SavedScopePlan]) -> str:
 
 
 # -- reading ------------------------------------------------------------------------------------
-
-
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # json keeps the last of two equal keys silently; a file esm wrote never has two.
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {shown(key)} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def nesting(value: Any) -> int:
-    """Depth of a parsed JSON value, without recursion (a hostile file can be deep)."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict | list):
-            deepest = max(deepest, depth)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return deepest
 
 
 def load(path: str) -> list[SavedScopePlan]:
@@ -309,9 +283,7 @@ def parse(raw: bytes, source: str) -> list[SavedScopePlan]:
     except UnicodeDecodeError:
         raise EsmError(f"{source}: not a saved plan (not UTF-8 text)") from None
     try:
-        document = json.loads(
-            text, object_pairs_hook=_refuse_duplicate_keys, parse_constant=_refuse_constant
-        )
+        document = strict_json.loads(text)
     except RecursionError:
         raise EsmError(
             f"{source}: damaged saved plan: nested deeper than a saved plan may be"
@@ -326,7 +298,7 @@ def parse(raw: bytes, source: str) -> list[SavedScopePlan]:
         if "integer string conversion" in problem:
             problem = "a number with more digits than a saved plan may have"
         raise EsmError(f"{source}: damaged saved plan: {_one_line(problem)}") from None
-    if nesting(document) > MAX_NESTING:
+    if strict_json.depth(document) > MAX_NESTING:
         raise EsmError(
             f"{source}: damaged saved plan: nested deeper than {MAX_NESTING} levels, "
             "more than a saved plan may be"

@@ -608,7 +608,7 @@ DAMAGED: list[tuple[str, Callable[[World], bytes], str]] = [
     (
         "duplicate key",
         lambda w: _valid_text(w).replace('"kind": ', '"kind": "x", "kind": ', 1).encode(),
-        'key "kind" appears twice',
+        "the key kind is given twice",
     ),
     ("NaN", lambda w: b'{"kind": "esm-saved-plan", "version": NaN}', "NaN is not a JSON number"),
     (
