@@ -19,6 +19,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -146,3 +147,58 @@ def run_esm_process(
     result = CliResult(process.returncode, process.stdout, process.stderr)
     assert "Traceback" not in result.output, result.output
     return result
+
+
+class WatchedProcess:
+    """`python -m esm_reconcile ARGS` running in the background, in this process's environment
+    (a sandbox's endpoint included; ESM_* left out), its stderr read line by line so a test can
+    wait for a moment (a progress line) and then signal it."""
+
+    def __init__(self, args: list[str | Path], marker: str) -> None:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("ESM_")}
+        environment["PYTHONPATH"] = os.pathsep.join(
+            path for path in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if path
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "esm_reconcile", *map(str, args)],
+            env=environment,
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.marker, self.seen = marker, threading.Event()
+        self.err_lines: list[str] = []
+        self.reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self.reader.start()
+
+    def _read_stderr(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.err_lines.append(line)
+            if self.marker in line:
+                self.seen.set()
+
+    def wait_for_marker(self, timeout: float = 30) -> None:
+        assert self.seen.wait(timeout=timeout), self.err
+
+    @property
+    def err(self) -> str:
+        return "".join(self.err_lines)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.reader.join(timeout=5)
+
+
+@contextmanager
+def watched_esm(*args: str | Path, marker: str) -> Iterator[WatchedProcess]:
+    """A WatchedProcess, killed (if still running) when the block ends."""
+    watched = WatchedProcess(list(args), marker)
+    try:
+        yield watched
+    finally:
+        watched.stop()

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -16,8 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from esm_reconcile.cli import _color_wanted, main
+from esm_reconcile.cli import _color_wanted
 from esm_reconcile.sandbox import sandbox
+from tests.cli_runner import run_esm, watched_esm
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -35,22 +35,11 @@ def spec_text(function: str = "orders", queue: str = "orders", region: str | Non
 
 
 def run(
-    argv: list[str], capsys: pytest.CaptureFixture[str], env: dict[str, str] | None = None
+    argv: list[str], _capsys: pytest.CaptureFixture[str], env: dict[str, str] | None = None
 ) -> tuple[int, str, str]:
-    """The CLI in-process: exit code, stdout, stderr."""
-    saved = dict(os.environ)
-    os.environ.update(env or {})
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
+    """The CLI in-process (tests/cli_runner.py): exit code, stdout, stderr."""
+    result = run_esm(*argv, env=env)
+    return result.code, result.out, result.err
 
 
 @pytest.fixture
@@ -238,49 +227,20 @@ def test_second_ctrl_c_exits_at_once_with_a_call_in_flight(tmp_path: Path) -> No
     spec.write_text(spec_text())
     queue = f"arn:aws:sqs:us-east-1:{ACCOUNT}:orders"
     with sandbox(["orders"], [queue], REGION, middleware=_stall_creates) as url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ESM_")}
-        assert env["AWS_ENDPOINT_URL"] == url
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "esm_reconcile", "apply", "--auto-approve", "-f", str(spec)],
-            env=env,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        creating = threading.Event()
-        err_lines: list[str] = []
-
-        def read_stderr() -> None:
-            assert process.stderr is not None
-            for line in process.stderr:
-                err_lines.append(line)
-                if ": creating" in line:
-                    creating.set()
-
-        reader = threading.Thread(target=read_stderr, daemon=True)
-        reader.start()
-        try:
-            assert creating.wait(timeout=30), "".join(err_lines)
+        assert os.environ["AWS_ENDPOINT_URL"] == url
+        with watched_esm("apply", "--auto-approve", "-f", spec, marker=": creating") as esm:
+            esm.wait_for_marker()
             time.sleep(0.3)  # the create request is now in flight
-            process.send_signal(signal.SIGINT)
+            esm.process.send_signal(signal.SIGINT)
             time.sleep(0.3)
             started = time.monotonic()
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=10)
+            esm.process.send_signal(signal.SIGINT)
+            esm.process.wait(timeout=10)
             took = time.monotonic() - started
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        reader.join(timeout=5)
-        err = "".join(err_lines)
-        assert process.returncode == 130, err
+        assert esm.process.returncode == 130, esm.err
         assert took < 3, took
-        assert "Traceback" not in err
-        assert "Interrupted." in err
+        assert "Traceback" not in esm.err
+        assert "Interrupted." in esm.err
 
 
 # -- GitHub Actions --------------------------------------------------------------------------

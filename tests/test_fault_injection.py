@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,10 +21,10 @@ import yaml
 from esm_reconcile import app
 from esm_reconcile.apply import Applier, ApplyResult
 from esm_reconcile.aws import connect
-from esm_reconcile.cli import main
 from esm_reconcile.plan import Plan
 from esm_reconcile.sandbox import sandbox
 from esm_reconcile.validate import load_spec
+from tests.cli_runner import run_esm, watched_esm
 from tests.faults import (
     AMBIGUOUS_CREATE,
     AMBIGUOUS_WRITE,
@@ -348,14 +346,9 @@ def test_replace_interrupted_while_its_old_mapping_is_deleting_is_finished_by_a_
 
 
 def run_cli(*args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """`esm ARGS` in this process (so it reaches the in-process sandbox): (exit, out, err)."""
-    code = 0
-    try:
-        main(["--max-rps", "100", *args])
-    except SystemExit as exited:  # commands end with sys.exit(code), except a plain success
-        code = int(exited.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    """`esm ARGS` in this process, against the sandbox this test started: (exit, out, err)."""
+    result = run_esm("--max-rps", "100", *args, endpoint=os.environ["AWS_ENDPOINT_URL"])
+    return result.code, result.out, result.err
 
 
 NO_QUEUE = (
@@ -456,50 +449,21 @@ def test_interrupted_apply_then_rerun_converges(tmp_path: Path) -> None:
     }
     spec = write(tmp_path / "spec.yaml", functions)
     with sandbox(FUNCTIONS[:2], SOURCES[:10], REGION, settle_s=1.0) as url:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ESM_")}
-        assert env["AWS_ENDPOINT_URL"] == url  # the subprocess reaches this process's server
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        assert os.environ["AWS_ENDPOINT_URL"] == url  # the subprocess reaches this server
 
         def command(parallelism: int) -> list[str]:
             return [
-                *(sys.executable, "-m", "esm_reconcile", "--max-rps", "50", "apply"),
-                *("--auto-approve", "--parallelism", str(parallelism), "-f", str(spec)),
+                *("--max-rps", "50", "apply", "--auto-approve"),
+                *("--parallelism", str(parallelism), "-f", str(spec)),
             ]
 
         # Two workers: the interrupt lands with most of the creates not yet started.
-        process = subprocess.Popen(
-            command(2),
-            env=env,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        err_lines: list[str] = []
-        creating = threading.Event()
-
-        def read_stderr() -> None:
-            assert process.stderr is not None
-            for line in process.stderr:
-                err_lines.append(line)
-                if ": creating" in line:
-                    creating.set()
-
-        reader = threading.Thread(target=read_stderr, daemon=True)
-        reader.start()
-        try:
-            assert creating.wait(timeout=30), "".join(err_lines)
-            process.send_signal(signal.SIGINT)
-            out, _ = process.communicate(timeout=30)
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        reader.join(timeout=5)
-        err = "".join(err_lines)
-        assert process.returncode == 1, (out, err)
-        assert "Traceback" not in out + err
+        with watched_esm(*command(2), marker=": creating") as esm:
+            esm.wait_for_marker()
+            esm.process.send_signal(signal.SIGINT)
+            out, _ = esm.process.communicate(timeout=30)
+        assert esm.process.returncode == 1, (out, esm.err)
+        assert "Traceback" not in out + esm.err
         assert "Apply incomplete:" in out
         assert "Interrupted: re-run apply to converge." in out
         assert "not done:" in out
@@ -509,17 +473,9 @@ def test_interrupted_apply_then_rerun_converges(tmp_path: Path) -> None:
         assert 0 < len(first) < 10  # it really stopped midway
 
         # The re-run at the CLI's default parallelism: nothing to interrupt now.
-        rerun = subprocess.run(
-            command(10),
-            env=env,
-            cwd=REPO_ROOT,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        assert rerun.returncode == 0, (rerun.stdout, rerun.stderr)
-        assert "Apply complete:" in rerun.stdout
+        rerun = run_esm(*command(10), endpoint=url)
+        assert rerun.code == 0, rerun.output
+        assert "Apply complete:" in rerun.out
         live = by_identity(live_mappings())
         assert set(live) == {
             (function_arn(f), m["event_source_arn"]) for f, ms in functions.items() for m in ms
