@@ -1,4 +1,5 @@
-"""End-to-end flows in-process: spec file → load_spec → make_plan → Applier, against moto.
+"""End-to-end flows in-process through the application layer (app.load → app.plan_one →
+app.apply), against moto.
 
 moto (5.2.1) fills almost no defaults and never transitions states (reference E), so these tests
 assert on our plan (what it decided and the exact requests sent) and read results back with
@@ -17,11 +18,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from esm_reconcile.app import plan_one as make_plan
-from esm_reconcile.apply import Applier
+from esm_reconcile import app
 from esm_reconcile.aws import connect
 from esm_reconcile.plan import FieldChange, Plan
-from esm_reconcile.validate import load_spec
 
 REGION = "us-east-1"
 MUTATING = {
@@ -43,7 +42,8 @@ def lam() -> Any:
 
 
 class Esm:
-    """The library as the CLI drives it, on one connection (boto3 model loading is slow).
+    """The application layer, as the CLI drives it, on one connection (boto3 model loading is
+    slow).
 
     `apply` returns the plan as made (apply records the UUIDs it creates on the plan, so a copy
     is kept) and the mutating Lambda calls apply sent, in order, with their parameters.
@@ -59,13 +59,13 @@ class Esm:
             self.sent.append((model.name, copy.deepcopy(params)))
 
     def plan(self, path: Path) -> Plan:
-        return make_plan(load_spec([path]), self.aws)
+        return app.plan_one(app.load([path]), self.aws)
 
     def apply(self, path: Path) -> tuple[Plan, list[tuple[str, dict[str, Any]]]]:
         plan = self.plan(path)
         as_made = copy.deepcopy(plan)
         self.sent = []
-        result = Applier(self.aws.lambda_client, sleep=lambda s: None).apply(plan)
+        result = app.apply([app.ApplyJob(plan, self.aws)], parallelism=1, sleep=lambda s: None)
         assert result.ok, [(o.change.address, o.status, o.message) for o in result.outcomes]
         return as_made, self.sent
 
