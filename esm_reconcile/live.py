@@ -7,9 +7,9 @@ A Get is made only where List hides data: filters encrypted with a KMS key.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -17,12 +17,27 @@ from .aws import AwsContext, describe_error, error_code
 from .errors import EsmError
 from .model import LiveMapping, parse_function_ref
 
+T = TypeVar("T")
+
 PAGE_SIZE = 100
 # 1,000,000 mappings at 100 a page: past any real region. An endpoint that hands out a new
 # marker on every page would otherwise be listed forever.
 MAX_PAGES = 10_000
 FUNCTIONS_PAGE_SIZE = 50  # ListFunctions' most per page
 LIST_FUNCTIONS_MIN = 3  # for fewer functions, one GetFunction each is no dearer
+
+
+def unless_missing(call: Callable[[], T], concerning: str) -> T | None:
+    """The call's answer, or None when AWS answers ResourceNotFoundException; any other
+    failure in words naming what it concerns."""
+    try:
+        return call()
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return None
+        raise describe_error(concerning, exc) from None
+    except BotoCoreError as exc:
+        raise describe_error(concerning, exc) from None
 
 
 def mapping_pages(client: Any) -> Iterator[dict[str, Any]]:
@@ -100,15 +115,14 @@ class LiveReader:
         kwargs = {"FunctionName": replace(parsed, qualifier=None).arn(region, account, partition)}
         if parsed.qualifier:
             kwargs["Qualifier"] = parsed.qualifier
-        try:
-            self.client.get_function(**kwargs)
-        except ClientError as exc:
-            if error_code(exc) == "ResourceNotFoundException":
-                return False
-            raise describe_error(f"function {ref}", exc) from None
-        except BotoCoreError as exc:
-            raise describe_error(f"function {ref}", exc) from None
-        return True
+        found = unless_missing(lambda: self.client.get_function(**kwargs), f"function {ref}")
+        return found is not None
+
+    def mapping_if_any(self, uuid: str) -> dict[str, Any] | None:
+        """GetEventSourceMapping, or None when AWS has no such mapping."""
+        return unless_missing(
+            lambda: self.client.get_event_source_mapping(UUID=uuid), f"mapping {uuid}"
+        )
 
     def mappings(self, function_arns: set[str] | None) -> list[LiveMapping]:
         """Live mappings of these functions, or of all (None); all pages of one unfiltered List."""

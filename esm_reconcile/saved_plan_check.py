@@ -14,10 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from . import rules, saved_plan
-from .aws import AwsContext, describe_error, error_code
+from .aws import AwsContext
 from .errors import EsmError, SpecErrors
 from .live import LiveReader
 from .loader import LoadedFile, load_text
@@ -276,24 +274,13 @@ def _moved_since(
     listed = {m.uuid for m in live}
     for then in part.observed_mappings:
         if then.state == "Deleting" and then.uuid not in listed:
-            found = _mapping_if_any(aws, then.uuid)
+            found = reader.mapping_if_any(then.uuid)
             if found is not None:
                 reasons.append(
                     f"mapping {then.uuid}: was being deleted from {then.function_arn}; now it "
                     f"is a mapping of {found.get('FunctionArn')} ({found.get('State')})"
                 )
     return reasons
-
-
-def _mapping_if_any(aws: AwsContext, uuid: str) -> dict | None:
-    try:
-        return aws.lambda_client.get_event_source_mapping(UUID=uuid)
-    except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
-            return None
-        raise describe_error(f"mapping {uuid}", exc) from None
-    except BotoCoreError as exc:
-        raise describe_error(f"mapping {uuid}", exc) from None
 
 
 # -- comparing ------------------------------------------------------------------------------
