@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from esm_reconcile import aws
+from esm_reconcile import answers, aws
 from tests.cli_runner import CliResult, run_esm
 
 ACCOUNT = "123456789012"  # moto's
@@ -349,8 +349,8 @@ def test_an_answer_botocore_cannot_parse_is_named_and_other_errors_pass_through(
     """The last line of defence, for what the body checks let through."""
     from botocore.parsers import ResponseParserError
 
-    guard = aws.AnswerGuard("sts", "http://127.0.0.1:9", "query")
-    with pytest.raises(aws.NotAnAwsAnswer) as refused:
+    guard = answers.AnswerGuard("sts", "http://127.0.0.1:9", "query")
+    with pytest.raises(answers.NotAnAwsAnswer) as refused:
         guard.after_call_error(
             exception=ResponseParserError("Unable to parse response"),
             event_name="after-call-error.sts.GetCallerIdentity",
