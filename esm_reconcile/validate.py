@@ -21,7 +21,7 @@ from .checks import Problem, check_mapping
 from .checks.functions import function_ref_error, region_errors
 from .checks.kafka import consumer_group_errors
 from .errors import SpecError, SpecErrors, one_line
-from .loader import LoadedFile, Path_, dotted, load_file
+from .loader import LoadedFile, Path_, dotted, gc_paused, load_file
 from .model import DesiredMapping, Spec, SpecFile, kind_of
 from .ownership import Claim, owner_conflicts
 from .spec import MappingSpec, SpecDocument, field_paths
@@ -61,7 +61,8 @@ def spec_from_loaded(loaded: list[LoadedFile], now: datetime | None = None) -> S
     errors: list[SpecError] = []
     files: list[SpecFile] = []
     for one in loaded:
-        spec_file, file_errors = validate_loaded(one, now=now)
+        with gc_paused():  # as while loading: many new objects, all kept
+            spec_file, file_errors = validate_loaded(one, now=now)
         errors.extend(file_errors)
         if spec_file is not None:
             files.append(spec_file)

@@ -476,3 +476,25 @@ def test_merged_mappings_may_share_keys_and_the_earlier_wins(tmp_path: Path) -> 
     data = load_file(path).data
     assert data["m"] == {"batch_size": 1, "enabled": True, "tags": {"team": "t"}, "x": 1}
     assert data["n"] == {"batch_size": 3, "enabled": True, "tags": {"team": "t"}}
+
+
+def test_garbage_collection_is_paused_only_while_a_document_is_built(tmp_path: Path) -> None:
+    """Building pauses the cyclic collector (speed at 16,000 mappings); it must come back on,
+    after a good file and after a refused one alike, and stay off if it was off."""
+    import gc
+
+    from esm_reconcile.loader import gc_paused
+
+    good = write(tmp_path, "version: 1\nfunctions: {}\n")
+    load_file(good)
+    assert gc.isenabled()
+    with pytest.raises(SpecErrors):
+        load_file(write(tmp_path, "a: 1\na: 2\n"))
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
