@@ -131,15 +131,18 @@ def connected(
         notify(f"sandbox: embedded AWS emulator for {region}, seeded from the spec")
         context = _sandbox_for(spec, found, region)
     with context:
-        connections = [
-            Connection(
-                scope,
-                aws_api.connect(
-                    region=scope.region, profile=scope.profile, max_rps=settings.max_rps
-                ),
+        sessions: dict[str | None, Any] = {}  # one per profile: its regions share the models
+        connections = []
+        for scope in found:
+            if scope.profile not in sessions:
+                sessions[scope.profile] = aws_api.new_session(scope.profile)
+            context_of_scope = aws_api.connect(
+                region=scope.region,
+                profile=scope.profile,
+                max_rps=settings.max_rps,
+                session=sessions[scope.profile],
             )
-            for scope in found
-        ]
+            connections.append(Connection(scope, context_of_scope))
         if len(found) > 1:
             notify(
                 f"{len(found)} regions/accounts, planned and applied concurrently: "

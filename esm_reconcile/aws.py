@@ -131,17 +131,27 @@ def default_region(profile: str | None = None) -> str | None:
         raise EsmError(f"AWS configuration: {exc}") from None
 
 
+def new_session(profile: str | None = None) -> boto3.Session:
+    """A boto3 Session for this profile (the default chain for None). Building one loads the
+    service models afresh; one per profile per run serves all of its regions."""
+    try:
+        return boto3.Session(profile_name=profile)
+    except BotoCoreError as exc:
+        raise EsmError(f"AWS configuration: {exc}") from None
+
+
 def connect(
     region: str | None = None,
     profile: str | None = None,
     max_rps: float = DEFAULT_MAX_RPS,
+    session: boto3.Session | None = None,
 ) -> AwsContext:
-    """Clients from boto3's ordinary chain (profile, region, AWS_ENDPOINT_URL...)."""
-    try:
-        session = boto3.Session(profile_name=profile, region_name=region)
-    except BotoCoreError as exc:
-        raise EsmError(f"AWS configuration: {exc}") from None
-    if not session.region_name:
+    """Clients from boto3's ordinary chain (profile, region, AWS_ENDPOINT_URL...), made from
+    `session` when given (it must be for `profile`; boto3 sessions are not thread-safe, so
+    clients are made from one thread at a time)."""
+    session = session or new_session(profile)
+    region = region or session.region_name
+    if not region:
         raise EsmError("no AWS region: set region in the spec, pass --region, or set AWS_REGION")
     config = Config(
         retries={"mode": "standard", "max_attempts": MAX_RETRIES},
@@ -150,15 +160,15 @@ def connect(
     )
     limiter = RateLimiter(max_rps)
     try:
-        lambda_client = session.client("lambda", config=config)
-        sts_client = session.client("sts", config=config)
+        lambda_client = session.client("lambda", region_name=region, config=config)
+        sts_client = session.client("sts", region_name=region, config=config)
     except (BotoCoreError, NoRegionError) as exc:
         raise EsmError(f"AWS configuration: {exc}") from None
     lambda_client.meta.events.register("before-send.lambda", limiter.acquire)
     lambda_client.meta.events.register("needs-retry.lambda", limiter.observe)
     guard_answers(lambda_client)
     guard_answers(sts_client)
-    return AwsContext(lambda_client, sts_client, limiter, session.region_name)
+    return AwsContext(lambda_client, sts_client, limiter, region)
 
 
 # -- answers that are not from AWS ------------------------------------------------------------

@@ -117,19 +117,27 @@ def plan_scopes(
     """Plan every scope, concurrently: each has its own clients and rate limit."""
     if targets:
         check_targets(Spec([f for s in scopes for f in s.spec.files]), targets)
-    resolved = []
-    for scope, aws in zip(scopes, contexts, strict=True):
-        identity = aws.identity()
-        resolved.append((scope, aws.region, identity["account"], identity["partition"]))
-    check_one_owner(resolved)
     if len(scopes) == 1:
+        check_one_owner([_resolved(scopes[0], contexts[0], contexts[0].identity())])
         return [plan_scope(scopes[0], contexts[0], targets)]
     with ThreadPoolExecutor(max_workers=len(scopes), thread_name_prefix="esm-plan") as pool:
+        # Who the credentials are, for every scope at once (one STS call each), then the
+        # one-owner check across them, then the plans.
+        identities = list(pool.map(lambda aws: aws.identity(), contexts))
+        check_one_owner(
+            [_resolved(s, a, i) for s, a, i in zip(scopes, contexts, identities, strict=True)]
+        )
         futures = [
             pool.submit(plan_scope, scope, aws, targets)
             for scope, aws in zip(scopes, contexts, strict=True)
         ]
         return [f.result() for f in futures]
+
+
+def _resolved(
+    scope: Scope, aws: AwsContext, identity: dict[str, str]
+) -> tuple[Scope, str, str, str]:
+    return scope, aws.region, identity["account"], identity["partition"]
 
 
 def merge_plans(plans: list[Plan]) -> Plan:

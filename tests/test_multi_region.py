@@ -229,3 +229,31 @@ def test_a_saved_plan_records_only_the_specs_own_profile(moto_server: str, tmp_p
     assert run_esm("plan", "-f", specs, "--out", saved, endpoint=moto_server, env=env).code == 0
     assert json.loads(saved.read_text())["profile"] == "ops"
     assert run_esm("apply", "--auto-approve", saved, endpoint=moto_server, env=env).code == 0
+
+
+def test_scopes_of_one_profile_share_one_boto3_session(
+    tmp_path: Path, aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Building a Session loads the service models afresh: 20 regions connect in 2.0 s with
+    a session each, in 0.28 s with one (benchmarks/connect_regions.py)."""
+    from esm_reconcile import app
+    from esm_reconcile import aws as aws_module
+
+    made: list[str | None] = []
+    real = aws_module.new_session
+
+    def counting(profile: str | None = None) -> Any:
+        made.append(profile)
+        return real(profile)
+
+    monkeypatch.setattr(aws_module, "new_session", counting)
+    regions = ["us-east-1", "eu-west-1", "ap-south-1"]
+    for region in regions:
+        (tmp_path / f"{region}.yaml").write_text(
+            f"version: 1\nregion: {region}\nfunctions:\n  f-{region}: []\n"
+        )
+    spec = app.load([tmp_path])
+    with app.connected(spec, app.Settings()) as connections:
+        assert sorted(c.aws.region for c in connections) == sorted(regions)
+        assert {c.aws.lambda_client.meta.region_name for c in connections} == set(regions)
+    assert made == [None]
