@@ -245,6 +245,11 @@ class ApplyJob:
     aws: AwsContext
 
 
+def shown_plan(jobs: list[ApplyJob]) -> Plan:
+    """The one plan to show for these jobs (several regions merged)."""
+    return merge_plans([job.plan for job in jobs])
+
+
 def saved_plan_jobs(planfile: str, settings: Settings) -> list[ApplyJob]:
     """The plans of a saved plan file, derived again from what it recorded and checked against
     the live account (EsmError when edited, damaged, for other credentials, or stale)."""
@@ -362,6 +367,7 @@ __all__ = [
     "plan_one_scope",
     "saved_plan_jobs",
     "saved_plan_text",
+    "shown_plan",
     "scopes",
     "validate",
     "write_file",

@@ -224,9 +224,7 @@ def _confirm_and_apply(
     parallelism: int,
 ) -> int:
     """Show the plan, ask (unless told not to), apply, report; the exit code."""
-    from .planning import merge_plans
-
-    plan = merge_plans([job.plan for job in jobs])
+    plan = app.shown_plan(jobs)
     _show(plan, fmt, opts)
     if not plan.has_changes:
         return 0
