@@ -20,8 +20,8 @@ from .answers import guard_answers
 from .errors import AwsError, EsmError
 
 DEFAULT_MAX_RPS = 10.0
-# botocore's retries after a first attempt (its `max_attempts` key counts retries), and socket
-# timeouts, for every client of a run.
+# botocore's retries after a first attempt (its `max_attempts` key counts retries), for STS;
+# Lambda calls are retried by engine.protocol alone. Socket timeouts for every client of a run.
 MAX_RETRIES = 8
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 60
@@ -153,15 +153,14 @@ def connect(
     region = region or session.region_name
     if not region:
         raise EsmError("no AWS region: set region in the spec, pass --region, or set AWS_REGION")
-    config = Config(
-        retries={"mode": "standard", "max_attempts": MAX_RETRIES},
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-    )
+    timeouts = Config(connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT)
+    sts_config = timeouts.merge(Config(retries={"mode": "standard", "max_attempts": MAX_RETRIES}))
+    # One try per call: engine.protocol classifies and retries every Lambda failure.
+    lambda_config = timeouts.merge(Config(retries={"mode": "standard", "total_max_attempts": 1}))
     limiter = RateLimiter(max_rps)
     try:
-        lambda_client = session.client("lambda", region_name=region, config=config)
-        sts_client = session.client("sts", region_name=region, config=config)
+        lambda_client = session.client("lambda", region_name=region, config=lambda_config)
+        sts_client = session.client("sts", region_name=region, config=sts_config)
     except (BotoCoreError, NoRegionError) as exc:
         raise EsmError(f"AWS configuration: {exc}") from None
     lambda_client.meta.events.register("before-send.lambda", limiter.acquire)

@@ -14,15 +14,12 @@ from typing import Any, TypeVar
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import AwsContext, describe_error, error_code
+from .engine.protocol import MAX_PAGES, LambdaMappings
 from .errors import EsmError
 from .model import LiveMapping, parse_function_ref
 
 T = TypeVar("T")
 
-PAGE_SIZE = 100
-# 1,000,000 mappings at 100 a page: past any real region. An endpoint that hands out a new
-# marker on every page would otherwise be listed forever.
-MAX_PAGES = 10_000
 FUNCTIONS_PAGE_SIZE = 50  # ListFunctions' most per page
 LIST_FUNCTIONS_MIN = 3  # for fewer functions, one GetFunction each is no dearer
 
@@ -40,22 +37,27 @@ def unless_missing(call: Callable[[], T], concerning: str) -> T | None:
         raise describe_error(concerning, exc) from None
 
 
-def mapping_pages(client: Any) -> Iterator[dict[str, Any]]:
-    """Every page of one unfiltered ListEventSourceMappings, at most MAX_PAGES."""
-    paginator = client.get_paginator("list_event_source_mappings")
-    for count, page in enumerate(paginator.paginate(PaginationConfig={"PageSize": PAGE_SIZE})):
-        if count == MAX_PAGES:
-            raise EsmError(
-                f"the Lambda endpoint {client.meta.endpoint_url} is still paging "
-                f"ListEventSourceMappings after {MAX_PAGES} pages; refusing to go on"
-            )
+def function_pages(api: LambdaMappings) -> Iterator[dict[str, Any]]:
+    """Pages of ListFunctions, FUNCTIONS_PAGE_SIZE a page, at most MAX_PAGES."""
+    marker: str | None = None
+    for _ in range(MAX_PAGES):
+        params: dict[str, Any] = {"MaxItems": FUNCTIONS_PAGE_SIZE}
+        if marker:
+            params["Marker"] = marker
+        page = api.call("list_functions", **params)
         yield page
+        marker = page.get("NextMarker")
+        if not marker:
+            return
+    raise EsmError(f"ListFunctions is still paging after {MAX_PAGES} pages; refusing to go on")
 
 
 class LiveReader:
+    """Reads through the mapping API's protocol, so its retries are apply's."""
+
     def __init__(self, aws: AwsContext) -> None:
         self.aws = aws
-        self.client = aws.lambda_client
+        self.api = LambdaMappings(aws.lambda_client)
 
     def function_arn(self, ref: str) -> str:
         identity = self.aws.identity()
@@ -92,8 +94,7 @@ class LiveReader:
         found: set[str] = set()
         pages = 0
         try:
-            paginator = self.client.get_paginator("list_functions")
-            for page in paginator.paginate(PaginationConfig={"PageSize": FUNCTIONS_PAGE_SIZE}):
+            for page in function_pages(self.api):
                 pages += 1
                 found |= {f.get("FunctionArn") for f in page.get("Functions", [])} & set(wanted)
                 if len(found) == len(wanted):
@@ -115,26 +116,24 @@ class LiveReader:
         kwargs = {"FunctionName": replace(parsed, qualifier=None).arn(region, account, partition)}
         if parsed.qualifier:
             kwargs["Qualifier"] = parsed.qualifier
-        found = unless_missing(lambda: self.client.get_function(**kwargs), f"function {ref}")
+        found = unless_missing(lambda: self.api.call("get_function", **kwargs), f"function {ref}")
         return found is not None
 
     def mapping_if_any(self, uuid: str) -> dict[str, Any] | None:
         """GetEventSourceMapping, or None when AWS has no such mapping."""
-        return unless_missing(
-            lambda: self.client.get_event_source_mapping(UUID=uuid), f"mapping {uuid}"
-        )
+        return unless_missing(lambda: self.api.get(uuid), f"mapping {uuid}")
 
     def mappings(self, function_arns: set[str] | None) -> list[LiveMapping]:
         """Live mappings of these functions, or of all (None); all pages of one unfiltered List."""
         found: list[LiveMapping] = []
         try:
-            for page in mapping_pages(self.client):
+            for page in self.api.pages():
                 for item in page.get("EventSourceMappings", []):
                     if function_arns is not None and item.get("FunctionArn") not in function_arns:
                         continue
                     if item.get("KMSKeyArn") and not item.get("FilterCriteria"):
                         # List returns encrypted filters as null; Get decrypts them.
-                        item = self.client.get_event_source_mapping(UUID=item["UUID"])
+                        item = self.api.get(item["UUID"])
                     found.append(LiveMapping.from_response(item))
         except (ClientError, BotoCoreError) as exc:
             raise describe_error("listing event source mappings", exc) from None
@@ -144,6 +143,6 @@ class LiveReader:
         if not mapping.esm_arn:
             raise EsmError(f"mapping {mapping.uuid} has no ARN to read its tags from")
         try:
-            mapping.tags = self.client.list_tags(Resource=mapping.esm_arn).get("Tags", {})
+            mapping.tags = self.api.list_tags(mapping.esm_arn)
         except (ClientError, BotoCoreError) as exc:
             raise describe_error(f"tags of mapping {mapping.uuid}", exc) from None

@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 
 def run_all(workers: int, prefix: str, calls: list[Callable[[], T]]) -> list[T]:
-    """Run calls on a pool of threads; results in order. Waits in a loop with a short timeout
+    """Run calls on a pool of threads (the scopes of one apply); results in order. Waits in a loop with a short timeout
     so the main thread stays free to take a Ctrl-C. A second Ctrl-C (KeyboardInterrupt from
     the signal handler) leaves at once: no new call starts, and calls in flight are abandoned
     rather than waited for (the CLI then exits without joining them)."""

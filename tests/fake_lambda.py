@@ -1,11 +1,13 @@
-"""The one fake of the Lambda event source mapping API, for Applier tests that a Stubber cannot
-serve: a Stubber answers in a fixed order, which concurrent workers cannot keep.
+"""The one fake of the mapping API (engine.protocol.MappingApi), for Applier tests that a
+Stubber cannot serve: a Stubber answers in a fixed order, which concurrent calls cannot keep.
 
 `FakeLambda` keeps mappings by UUID with AWS's states (reference B): a Create, Update or Delete
 leaves the mapping in transition for `settle_polls` looks (Gets, or List sweeps), or for
 `settle_seconds` of real time; a deleted mapping is gone (ResourceNotFound) once it settles.
-A mapping reads back as AWS returns it (`aws_shapes.readback_of_create`). A test scripts errors
-per operation in `script`, and `calls` records when every call started and ended.
+A mapping reads back as AWS returns it (`aws_shapes.readback_of_create`), with a LastModified
+that moves on every call and every settling, as AWS's does. List pages hold PAGE_SIZE mappings.
+A test scripts errors per operation in `script`, and `calls` records when every call started
+and ended.
 
 Below it: plan changes on SQS queues of the function `worker`, and an Applier that polls fast.
 """
@@ -29,6 +31,7 @@ from tests.aws_shapes import ACCOUNT, REGION, readback_of_create
 FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:worker"
 OTHER_FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:other"
 IN_TRANSITION = ("Creating", "Updating", "Enabling")
+PAGE_SIZE = 100
 
 
 def client_error(code: str, message: str, status: int = 400, op: str = "Op") -> ClientError:
@@ -52,6 +55,7 @@ class Call:
     uuid: str | None
     started: float
     ended: float = 0.0
+    source: str | None = None  # a create's EventSourceArn
 
 
 @dataclass
@@ -66,12 +70,14 @@ class FakeLambda:
     deleting: set[str] = field(default_factory=set)
     settle_until: dict[str, float] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
+    gone_at: dict[str, float] = field(default_factory=dict)  # UUID -> when a delete ended it
     # op -> errors to raise on its next calls, in order (then behave normally)
     script: dict[str, list[ClientError]] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+    ticks: Iterator[int] = field(default_factory=lambda: itertools.count(1))  # LastModified
 
     # -- what a test sets up and looks at ------------------------------------------------------
 
@@ -81,6 +87,7 @@ class FakeLambda:
         """A mapping that exists before the apply, in `state`, with these request settings."""
         request = {"FunctionName": function, "EventSourceArn": source, **settings}
         self.mappings[uuid] = {**readback_of_create(request, uuid), "State": state}
+        self._touch(uuid)
 
     def in_transition(self, uuid: str, looks: int) -> None:
         """`uuid` stays in its state (Updating, Deleting...) for `looks` more looks."""
@@ -93,8 +100,8 @@ class FakeLambda:
 
     # -- the API ------------------------------------------------------------------------------
 
-    def create_event_source_mapping(self, **request: Any) -> dict[str, Any]:
-        with self._call("create", None) as call:
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        with self._call("create", None, source=request.get("EventSourceArn")) as call:
             for item in self.mappings.values():
                 if (item["FunctionArn"], item["EventSourceArn"]) == (
                     request["FunctionName"],
@@ -113,7 +120,7 @@ class FakeLambda:
             self._start_transition(uuid)
             return dict(self.mappings[uuid])
 
-    def get_event_source_mapping(self, UUID: str) -> dict[str, Any]:  # noqa: N803
+    def get(self, UUID: str) -> dict[str, Any]:  # noqa: N803
         with self._call("get", UUID):
             self._settle_by_time()
             if UUID not in self.mappings:
@@ -123,7 +130,9 @@ class FakeLambda:
                 raise not_found()
             return dict(self.mappings[UUID])
 
-    def update_event_source_mapping(self, UUID: str, **changes: Any) -> dict[str, Any]:  # noqa: N803
+    def update(self, request: dict[str, Any]) -> dict[str, Any]:
+        changes = dict(request)
+        UUID = changes.pop("UUID")  # noqa: N806
         with self._call("update", UUID):
             item = self.mappings[UUID]
             if item["State"] != "Enabled":
@@ -133,7 +142,7 @@ class FakeLambda:
             self._start_transition(UUID)
             return dict(item)
 
-    def delete_event_source_mapping(self, UUID: str) -> dict[str, Any]:  # noqa: N803
+    def delete(self, UUID: str) -> dict[str, Any]:  # noqa: N803
         with self._call("delete", UUID):
             if UUID not in self.mappings:
                 raise not_found()
@@ -143,40 +152,56 @@ class FakeLambda:
             self._start_transition(UUID)
             return dict(item)
 
-    def list_tags(self, Resource: str) -> dict[str, Any]:  # noqa: N803
+    def list_page(self, marker: str | None, **scope: str) -> dict[str, Any]:
+        """One page of List: PAGE_SIZE mappings from `marker` (an index) on, filtered like
+        AWS's EventSourceArn / FunctionName filters."""
+        with self._call("list", None):
+            self._settle_by_time()
+            start = int(marker or 0)
+            if start == 0:  # a sweep observes every mapping, as a Get observes one
+                for uuid in list(self.mappings):
+                    self._observe(uuid)
+            items = [
+                dict(m)
+                for m in self.mappings.values()
+                if all(m.get(k.replace("FunctionName", "FunctionArn")) == v for k, v in scope.items())
+            ]
+            page: dict[str, Any] = {"EventSourceMappings": items[start : start + PAGE_SIZE]}
+            if start + PAGE_SIZE < len(items):
+                page["NextMarker"] = str(start + PAGE_SIZE)
+            return page
+
+    def pages(self, **scope: str) -> Iterator[dict[str, Any]]:
+        marker: str | None = None
+        while True:
+            page = self.list_page(marker, **scope)
+            yield page
+            marker = page.get("NextMarker")
+            if not marker:
+                return
+
+    def list_tags(self, arn: str) -> dict[str, str]:
         with self._call("list_tags", None):
-            return {"Tags": {}}
+            return {}
 
-    def get_paginator(self, name: str) -> Any:
-        fake = self
+    def tag(self, arn: str, tags: dict[str, str]) -> None:
+        with self._call("tag", None):
+            pass
 
-        class Paginator:
-            def paginate(self, **scope: Any) -> list[dict[str, Any]]:
-                scope.pop("PaginationConfig", None)
-                with fake._call("list", None):
-                    fake._settle_by_time()
-                    # A sweep observes every mapping, as a Get observes one.
-                    for uuid in list(fake.mappings):
-                        fake._observe(uuid)
-                    items = [
-                        dict(m)
-                        for m in fake.mappings.values()
-                        if all(
-                            m.get(k.replace("FunctionName", "FunctionArn")) == v
-                            for k, v in scope.items()
-                        )
-                    ]
-                return [{"EventSourceMappings": items}]
+    def untag(self, arn: str, keys: list[str]) -> None:
+        with self._call("untag", None):
+            pass
 
-        return Paginator()
+    def call(self, operation: str, **params: Any) -> dict[str, Any]:
+        raise AssertionError(f"the engine called {operation} outside the mapping API")
 
     # -- the state machine --------------------------------------------------------------------
 
     @contextmanager
-    def _call(self, op: str, uuid: str | None) -> Iterator[Call]:
+    def _call(self, op: str, uuid: str | None, source: str | None = None) -> Iterator[Call]:
         """One API call: recorded, `call_seconds` long (outside the lock, so that calls can
         overlap), failing if the script says so, else its body runs under the lock."""
-        call = Call(op, uuid, time.monotonic())
+        call = Call(op, uuid, time.monotonic(), source=source)
         with self.lock:
             self.calls.append(call)
             self.in_flight += 1
@@ -205,12 +230,23 @@ class FakeLambda:
                 self.pending[uuid] = 0
                 del self.settle_until[uuid]
                 if uuid in self.deleting:
-                    self.deleting.discard(uuid)
-                    del self.mappings[uuid]
+                    self._remove(uuid)
                 else:
                     self.mappings[uuid]["State"] = "Enabled"
+                    self._touch(uuid)
+
+    def _remove(self, uuid: str) -> None:
+        """A deleted mapping's transition ends: it is gone."""
+        del self.mappings[uuid]
+        self.deleting.discard(uuid)
+        self.gone_at[uuid] = time.monotonic()
+
+    def _touch(self, uuid: str) -> None:
+        """LastModified moves, as AWS's does on every update and state change."""
+        self.mappings[uuid]["LastModified"] = float(next(self.ticks))
 
     def _start_transition(self, uuid: str) -> None:
+        self._touch(uuid)
         self.pending[uuid] = 10**9 if self.settle_seconds else self.settle_polls
         if self.settle_seconds:
             self.settle_until[uuid] = time.monotonic() + self.settle_seconds
@@ -220,10 +256,10 @@ class FakeLambda:
         if self.pending.get(uuid, 0) > 0:
             self.pending[uuid] -= 1
         elif uuid in self.deleting:
-            del self.mappings[uuid]
-            self.deleting.discard(uuid)
+            self._remove(uuid)
         elif self.mappings[uuid]["State"] in IN_TRANSITION:
             self.mappings[uuid]["State"] = "Enabled"
+            self._touch(uuid)
 
 
 # -- changes to apply against it ----------------------------------------------------------------

@@ -52,17 +52,15 @@ STREAM = f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/fi-clicks"
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's retry backoff scaled to 1/20 (up to 50 ms, 100 ms, ...) in this process.
+    """The protocol's retry backoff scaled to 1/20 (up to 25 ms, 50 ms, ...) in this process.
 
-    Its real backoff (up to 1 s, 2 s, 4 s) would make a third of all requests cost ~0.5 s and
+    Its real backoff (up to 0.5 s, 1 s, 2 s) would make a third of all requests cost ~0.5 s and
     the suite minutes long; what matters here is that calls are retried, not for how long.
     """
-    from botocore.retries.standard import ExponentialBackoff
+    from esm_reconcile.engine import protocol
 
-    real = ExponentialBackoff.delay_amount
-    monkeypatch.setattr(
-        ExponentialBackoff, "delay_amount", lambda self, context: real(self, context) / 20
-    )
+    monkeypatch.setattr(protocol, "BACKOFF_BASE", protocol.BACKOFF_BASE / 20)
+    monkeypatch.setattr(protocol, "BACKOFF_MAX", protocol.BACKOFF_MAX / 20)
 
 
 def function_arn(name: str) -> str:
@@ -177,7 +175,7 @@ def check_big_apply(run: dict[str, Any]) -> None:
         for event in injector.events_for(operation)
         for state in event.states
     }
-    assert {"Creating", "Updating", "Deleting"} <= read, read
+    assert {"Creating", "Updating"} <= read, read
 
     wanted = {
         (function_arn(name), m["event_source_arn"]): m for name, ms in AFTER.items() for m in ms
@@ -199,16 +197,18 @@ def check_big_apply(run: dict[str, Any]) -> None:
     assert all(n == 1 for n in made.values()), {k: n for k, n in made.items() if n > 1}
     assert len(made) == 13
 
-    # Order: every delete (the replace's delete half included) was sent, and seen gone, before
-    # any create; so the stream's new mapping never overlapped its old one.
+    # Order: the stream's new mapping was asked for only once its old one was gone (seen
+    # absent by a Get or a List after the delete); creates of other sources did not wait.
     deletes = [e for e in injector.events_for("DeleteEventSourceMapping") if e.status == 202]
     assert len(deletes) == 7
     old_stream = old[(function_arn(FUNCTIONS[0]), STREAM)]["UUID"]
-    gone = [e for e in injector.events_for("GetEventSourceMapping", old_stream) if e.status == 404]
+    (stream_deleted,) = [e for e in deletes if e.key == old_stream]
     creates = injector.events_for("CreateEventSourceMapping")
-    assert gone and creates
-    assert max(e.at for e in deletes) < min(e.at for e in creates)
-    assert min(e.at for e in gone) < min(e.at for e in creates)
+    stream_creates = [e for e in creates if STREAM in e.key]
+    assert stream_creates and all(e.status != 409 for e in stream_creates)
+    assert min(e.at for e in stream_creates) >= stream_deleted.at + SETTLE_S
+    # No global phases: creates did not wait for unrelated deletes to settle.
+    assert min(e.at for e in creates) < max(e.at for e in deletes) + SETTLE_S
 
 
 def test_big_apply_converges_under_faults(tmp_path: Path, fast_retries: None) -> None:
@@ -267,8 +267,9 @@ def test_ambiguous_writes_are_adopted_not_duplicated(tmp_path: Path, fast_retrie
 
     faults = injector.faults()
     # All creates but the raced one (which met a 409 at once); 3 updates, 2 deletes, and the
-    # update that adopting the raced mapping took.
-    assert faults[AMBIGUOUS_CREATE] == 5 and faults[AMBIGUOUS_WRITE] == 6, faults
+    # update that adopting the raced mapping took, when that mapping had settled by then (the
+    # injector counts only writes the server carried out; one refused as in use is not).
+    assert faults[AMBIGUOUS_CREATE] == 5 and faults[AMBIGUOUS_WRITE] in (5, 6), faults
     made = creates_by_identity(injector)
     assert len(made) == 5 and set(made.values()) == {1}, made
     conflicts = [e for e in injector.events_for("CreateEventSourceMapping") if e.status == 409]

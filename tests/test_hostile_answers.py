@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from esm_reconcile import live
+from esm_reconcile.engine import protocol
 from tests.test_endpoints import (
     Answer,
     FakeEndpoint,
@@ -91,7 +91,7 @@ class EndlessPages(FakeEndpoint):
 def test_a_list_that_pages_forever_is_refused(
     moto_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(live, "MAX_PAGES", 20)
+    monkeypatch.setattr(protocol, "MAX_PAGES", 20)
     spec = tmp_path / "spec.yaml"
     spec.write_text(f"version: 1\nfunctions:\n  orders:\n    - event_source_arn: {QUEUE}\n")
     fake = EndlessPages(Answer()).start()
@@ -102,7 +102,7 @@ def test_a_list_that_pages_forever_is_refused(
     finally:
         fake.stop()
     assert f"{fake.url} is still paging ListEventSourceMappings after 20 pages" in line
-    assert len(fake.requests) == 21  # 20 pages, and the one that shows there are more
+    assert len(fake.requests) == 20  # 20 pages, the last still naming a next one
 
 
 def test_progress_lines_carry_no_terminal_escapes(
