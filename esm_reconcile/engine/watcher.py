@@ -146,13 +146,19 @@ class Watcher:
         """The poll to make now, if any. `submitting`: calls are waiting to be sent."""
         if self.busy:
             return None
-        due = [w for w in self.pending if self._eligible_at(w, submitting) <= now]
+        # Looks due within poll_start join this one: jitter spreads looks that a single sweep
+        # could make, and each taken alone would be a Get.
+        soon = [
+            w for w in self.pending if self._eligible_at(w, submitting) <= now + self.poll_start
+        ]
+        due = [w for w in soon if self._eligible_at(w, submitting) <= now]
         if not due:
             return None
         poll = Poll(started=now)
         by_get = {w.uuid for w in due if w.ask_get}
         rest = {w.uuid for w in due if not w.ask_get} - by_get
-        if rest and len(self) >= SWEEP_MIN_WAITS and len(rest) > self.pages:
+        sweepable = {w.uuid for w in soon if not w.ask_get}
+        if rest and len(self) >= SWEEP_MIN_WAITS and len(sweepable) > self.pages:
             if now >= self._next_sweep():
                 poll.sweep = True
             rest = set()  # sweep soon rather than Get each
