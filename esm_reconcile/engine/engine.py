@@ -2,14 +2,15 @@
 
 No thread is held by a waiting mapping. One loop (the caller's thread) owns all state: it sends
 ready calls to at most `parallelism` threads (inline when 1, so a Stubber test sees one fixed
-order), hands what must settle to the region's Watcher, and starts what a settled or gone mapping
-frees. Order is kept only where AWS needs it (ordering.py); everything else runs at once.
+order), hands what must settle to the region's Watcher, and starts what a gone mapping frees.
+Order (ordering.py): every delete is sent at once; every update and create is sent as soon as
+the last delete is gone.
 
-A change's life: a delete is sent, then watched until gone; an update is sent (its tags right
-after), then watched until settled; a create waits until what it must wait for is gone, is sent,
-then watched until settled. A replace is a delete, then a create. A create that meets its own
-mapping already there (ResourceConflictException, typically an earlier attempt whose answer was
-lost) adopts it. What became of each change is an Outcome (step_progress.py words it).
+A change's life: a delete is sent, then watched until gone; an update is sent, watched until
+settled, then its tags are set; a create is sent, then watched until settled. A replace is a
+delete, then a create. A create that meets its own mapping already there
+(ResourceConflictException, typically an earlier attempt whose answer was lost) adopts it. What
+became of each change is an Outcome (step_progress.py words it).
 
 Retries: throttled and unavailable answers are retried inside the call (protocol.py); a mapping
 in transition (ResourceInUseException), a role IAM has not propagated yet, and failures that
@@ -47,7 +48,7 @@ from ..step_progress import (
     not_started,
     unfinished,
 )
-from .ordering import create_waits
+from .ordering import deleted_first
 from .protocol import Failure, MappingApi, classify
 from .watcher import GONE, SETTLED, TIMED_OUT, Poll, Wait, Watcher
 
@@ -141,13 +142,12 @@ class Engine:
 
     def run(self, plan: Plan) -> ApplyResult:
         tracks = [Track(change) for change in plan.changes]
-        for index, deletes in create_waits(plan.changes).items():
-            track = tracks[index]
-            for delete in deletes:
-                if delete is not track.change:
-                    assert delete.uuid
-                    track.blocked_on.add(delete.uuid)
-                    self._gone_waiters.setdefault(delete.uuid, []).append(track)
+        first = deleted_first(plan.changes)
+        for track in (t for t in tracks if t.change.action != "delete"):
+            for uuid in first:
+                if uuid != track.change.uuid:  # a replace waits for its own delete anyway
+                    track.blocked_on.add(uuid)
+                    self._gone_waiters.setdefault(uuid, []).append(track)
         pool = (
             ThreadPoolExecutor(self.parallelism + 1, thread_name_prefix="esm-apply")
             if self.parallelism > 1
@@ -314,7 +314,8 @@ class Engine:
             self._delete(track)
         elif change.action == "update":
             track.phase = "update"
-            self._update(track, change)
+            if not track.blocked_on:
+                self._update(track, change)
         else:
             self._create_when_free(track)
 
@@ -472,8 +473,12 @@ class Engine:
                 continue
             if error is not None and uuid in track.required:
                 self._fail(track, error)
-            elif not track.blocked_on and track.phase == "create" and not track.started:
+            elif track.blocked_on or track.started:
+                continue
+            elif track.phase == "create":
                 self._create(track)
+            elif track.phase == "update":
+                self._update(track, track.change)
 
     def _create(self, track: Track) -> None:
         change = track.change
