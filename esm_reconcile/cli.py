@@ -182,7 +182,7 @@ def plan(
     type=click.IntRange(1, 64),
     default=app.DEFAULT_PARALLELISM,
     show_default=True,
-    help="Changes to different mappings carried out at once (all share --max-rps).",
+    help="Lambda calls in flight at once (all share --max-rps; waiting mappings hold none).",
 )
 @click.pass_obj
 def apply(
