@@ -19,6 +19,16 @@ HTTP status; when the sandbox keeps a response log, the server's count is shown 
     python benchmarks/scale.py [--sizes 100,1000,5000] [--latency-ms 0] [--quota 15]
         [--max-rps 10] [--parallelism 10] [--skip-apply-above 1000] [--baseline-max 1000]
         [--settle-ms 0] [--diff-size 10000] [--json results.json]
+
+With --engine, instead: the apply engines side by side in one run (issue 11). Each scenario
+(creates:N@SETTLE, mixed:UPDATES/DELETES/CREATES@SETTLE, replaces:N@SETTLE) runs once per
+engine ("new": esm_reconcile.apply.Applier; "legacy": benchmarks/legacy_apply.py, the engine
+before issue 11), each time on a fresh server: wall time against the ideal (N/rate + settle;
+replaces 2N/rate + 2 settle), Lambda calls by operation, 429s, failed changes, duplicates,
+mappings still in transition when apply returns, and PASS/FAIL per target.
+
+    python benchmarks/scale.py --engine [--scenarios creates:200@10,...] [--engines new,legacy]
+        [--quota 15] [--max-rps 10] [--parallelism 32] [--json results.json]
 """
 
 from __future__ import annotations
@@ -546,6 +556,400 @@ def _measure_diff_memory(n: int, path: str, traced: bool) -> dict[str, Any]:
     }
 
 
+# -- apply engines side by side (issue 11) -------------------------------------------------------
+#
+# Each scenario runs once per engine, each time on a fresh sandbox server (its own process) and
+# in a fresh measuring process: seed the mappings that already exist (straight in moto's
+# backend, so without quota or settle), plan, apply with the engine, then List at once to see
+# what is still in transition and whether any (function, source) has two mappings, and plan
+# again to see that the apply converged.
+
+DEFAULT_SCENARIOS = (
+    "creates:200@10,creates:500@10,creates:200@30,creates:500@30,mixed:100/50/50@10,replaces:50@10"
+)
+DEFAULT_ENGINES = "new,legacy"
+ENGINES = {
+    "new": "esm_reconcile.apply.Applier (what is in the tree)",
+    "legacy": "benchmarks/legacy_apply.Applier (the engine before issue 11)",
+}
+SCENARIO_KINDS = ("creates", "mixed", "replaces")
+
+
+def stream_arn(i: int) -> str:
+    return f"arn:aws:kinesis:{REGION}:{ACCOUNT}:stream/bench-s{i}"
+
+
+class Scenario:
+    """One apply to measure, written `creates:N@S`, `mixed:U/D/C@S` or `replaces:N@S` (S: the
+    seconds a mapping stays Creating/Updating/Deleting on the server).
+
+    - creates: N SQS mappings on an empty account (N/10 functions);
+    - mixed: U+D SQS mappings exist (batch size 5); the spec changes U of them (batch size 7),
+      drops D (their functions stay listed, so they are deleted) and adds C;
+    - replaces: N Kinesis mappings exist at StartingPosition LATEST; the spec wants
+      TRIM_HORIZON, which only re-creating changes (rules.REPLACEMENT_FIELDS).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text.strip()
+        try:
+            kind, rest = self.text.split(":", 1)
+            counts, settle = rest.split("@", 1)
+            self.kind = kind
+            self.counts = tuple(int(c) for c in counts.split("/"))
+            self.settle_s = float(settle)
+        except ValueError:
+            raise ValueError(
+                f"scenario {text!r}: expected KIND:N@SETTLE or mixed:U/D/C@SETTLE"
+            ) from None
+        if kind not in SCENARIO_KINDS or len(self.counts) != (3 if kind == "mixed" else 1):
+            raise ValueError(f"scenario {text!r}: kinds are creates:N, mixed:U/D/C, replaces:N")
+        if self.settle_s < 0 or min(self.counts) < 0:
+            raise ValueError(f"scenario {text!r}: counts and settle must be >= 0")
+
+    @property
+    def title(self) -> str:
+        settle = f"settle {self.settle_s:g} s"
+        if self.kind == "mixed":
+            u, d, c = self.counts
+            return f"{u} updates + {d} deletes + {c} creates, {settle}"
+        return f"{self.counts[0]} {self.kind}, {settle}"
+
+    @property
+    def changes(self) -> int:
+        return sum(self.counts)
+
+    def expected_summary(self) -> dict[str, int]:
+        if self.kind == "mixed":
+            u, d, c = self.counts
+            return {"create": c, "update": u, "replace": 0, "delete": d}
+        n = self.counts[0]
+        return {
+            "create": n if self.kind == "creates" else 0,
+            "update": 0,
+            "replace": n if self.kind == "replaces" else 0,
+            "delete": 0,
+        }
+
+    def ideal_s(self, rate: float) -> float:
+        """The issue's ideal: every call at the limiter's rate, plus the settles that must
+        follow one another (a replace's create waits for its delete to be gone)."""
+        if self.kind == "replaces":
+            return 2 * self.changes / rate + 2 * self.settle_s
+        return self.changes / rate + self.settle_s
+
+    @property
+    def wall_factor(self) -> float:
+        return 1.2 if self.kind == "creates" else 1.3
+
+    @property
+    def calls_target(self) -> float | None:
+        return 1.2 * self.changes if self.kind == "creates" else None
+
+    # What exists before the apply, and what the spec wants.
+
+    def _sqs(self, i: int, batch_size: int) -> dict[str, Any]:
+        return {"event_source_arn": queue_arn(i), "batch_size": batch_size}
+
+    def existing(self) -> list[dict[str, Any]]:
+        """CreateEventSourceMapping requests for the mappings there before the apply."""
+        if self.kind == "mixed":
+            u, d, _ = self.counts
+            return [
+                {"FunctionName": function_name(i), "EventSourceArn": queue_arn(i), "BatchSize": 5}
+                for i in range(u + d)
+            ]
+        if self.kind == "replaces":
+            return [
+                {
+                    "FunctionName": function_name(i),
+                    "EventSourceArn": stream_arn(i),
+                    "StartingPosition": "LATEST",
+                    "BatchSize": 100,
+                }
+                for i in range(self.counts[0])
+            ]
+        return []
+
+    def spec(self) -> dict[str, Any]:
+        functions: dict[str, list[dict[str, Any]]] = {}
+        if self.kind == "creates":
+            wanted = [(i, self._sqs(i, 5)) for i in range(self.counts[0])]
+        elif self.kind == "mixed":
+            u, d, c = self.counts
+            for i in range(u, u + d):  # deleted: the function stays managed
+                functions.setdefault(function_name(i), [])
+            wanted = [(i, self._sqs(i, 7)) for i in range(u)]
+            wanted += [(i, self._sqs(i, 5)) for i in range(u + d, u + d + c)]
+        else:
+            wanted = [
+                (i, {"event_source_arn": stream_arn(i), "starting_position": "TRIM_HORIZON"})
+                for i in range(self.counts[0])
+            ]
+        for i, mapping in wanted:
+            functions.setdefault(function_name(i), []).append(mapping)
+        return {"version": 1, "region": REGION, "account_id": ACCOUNT, "functions": functions}
+
+    def sources(self) -> list[str]:
+        spec = self.spec()
+        arns = [m["event_source_arn"] for ms in spec["functions"].values() for m in ms]
+        return list(dict.fromkeys(arns + [r["EventSourceArn"] for r in self.existing()]))
+
+
+def serve_scenario(text: str, options: dict[str, Any], conn: Connection) -> None:
+    """Child: a fresh sandbox for one scenario; answers seed/log/stop commands."""
+    from esm_reconcile.sandbox import create_mappings_in_backend, sandbox
+
+    scenario = Scenario(text)
+    log: list[Any] = []
+    functions = list(scenario.spec()["functions"])
+    with sandbox(
+        functions, scenario.sources(), REGION, account_id=ACCOUNT, response_log=log, **options
+    ) as url:
+        conn.send({"url": url})
+        while True:
+            command = conn.recv()
+            if command == "seed":
+                started = time.monotonic()
+                create_mappings_in_backend(ACCOUNT, REGION, scenario.existing())
+                conn.send(time.monotonic() - started)
+            elif command == "log":
+                conn.send(list(log))
+            else:
+                conn.send("stopped")
+                return
+
+
+def legacy_connect() -> Any:
+    """benchmarks/legacy_apply.connect_as_before: clients as the old engine had them."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from legacy_apply import connect_as_before
+
+    return connect_as_before
+
+
+def engine_applier(engine: str, lambda_client: Any, parallelism: int) -> Any:
+    """The engine's Applier on this client; both take (lambda_client, parallelism=, progress=)."""
+    if engine == "legacy":
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from legacy_apply import Applier
+    else:
+        from esm_reconcile.apply import Applier
+    params = inspect.signature(Applier).parameters
+    kwargs: dict[str, Any] = {}
+    if "parallelism" in params:
+        kwargs["parallelism"] = parallelism
+    if "progress" in params:
+        kwargs["progress"] = lambda _message: None
+    return Applier(lambda_client, **kwargs)
+
+
+def measure_engine(
+    text: str, engine: str, url: str, args: dict[str, Any], workdir: str, conn: Connection
+) -> None:
+    """Child: seed, plan, apply with one engine, then look at what the apply left."""
+    try:
+        conn.send(("result", _measure_engine(text, engine, url, args, workdir, conn)))
+    except Exception:
+        conn.send(("error", traceback.format_exc()))
+
+
+def _measure_engine(
+    text: str, engine: str, url: str, args: dict[str, Any], workdir: str, conn: Connection
+) -> dict[str, Any]:
+    from esm_reconcile import rules
+    from esm_reconcile.app import plan_one_scope
+    from esm_reconcile.aws import connect
+    from esm_reconcile.sandbox import sandbox_environ
+    from esm_reconcile.validate import load_spec
+
+    scenario = Scenario(text)
+    path = Path(workdir) / f"{engine}-{scenario.kind}-{scenario.changes}.yaml"
+    path.write_text(yaml.safe_dump(scenario.spec()))
+    max_rps = args["max_rps"]
+    with sandbox_environ(url, REGION, ACCOUNT):
+        spec = load_spec([str(path)])
+        conn.send(("seed", None))
+        seed_s = conn.recv()
+        plan, _, _ = plan_one_scope(spec, connect(region=REGION, max_rps=max_rps))
+        if plan.summary() != scenario.expected_summary():
+            raise RuntimeError(f"{scenario.title}: planned {plan.summary()}")
+
+        # A fresh limiter, as `esm apply` has; the old engine on the clients it had.
+        aws = (
+            legacy_connect()(REGION, max_rps)
+            if engine == "legacy"
+            else connect(REGION, None, max_rps)
+        )
+        calls = CallCounter()
+        calls.attach(aws.lambda_client, "lambda")
+        applier = engine_applier(engine, aws.lambda_client, args["parallelism"])
+        started = time.monotonic()
+        result = applier.apply(plan)
+        ended = time.monotonic()
+
+        # At once: what is still in transition, and any (function, source) held twice.
+        lister = connect(region=REGION, max_rps=max_rps).lambda_client
+        items = [
+            item
+            for page in lister.get_paginator("list_event_source_mappings").paginate()
+            for item in page.get("EventSourceMappings", [])
+        ]
+        unsettled = Counter(
+            item.get("State") for item in items if item.get("State") in rules.TRANSITION_STATES
+        )
+        holders = Counter((item.get("FunctionArn"), item.get("EventSourceArn")) for item in items)
+        replan, _, _ = plan_one_scope(spec, connect(region=REGION, max_rps=max_rps))
+
+    problems = [o for o in result.outcomes if o.status != "done"]
+    return {
+        "scenario": text,
+        "engine": engine,
+        "changes": scenario.changes,
+        "seed_s": seed_s,
+        "window": (started, ended),
+        "wall_s": ended - started,
+        "lambda_calls": calls.total,
+        "by_operation": dict(sorted(calls.by_operation.items())),
+        "by_status": dict(sorted(calls.by_status.items())),
+        "throttled": calls.by_status.get("429", 0),
+        "summary": result.summary(),
+        "ok": bool(result.ok),
+        "failed": len(problems),
+        "failed_examples": [f"{o.status}: {o.address}: {o.message}" for o in problems[:3]],
+        "live_after": len(items),
+        "unsettled": dict(unsettled),
+        "duplicates": sum(1 for count in holders.values() if count > 1),
+        "replan_changes": len(replan.changes),
+    }
+
+
+def run_engine_scenario(
+    text: str, engine: str, args: argparse.Namespace, workdir: str
+) -> dict[str, Any]:
+    """One scenario with one engine, on a server of its own; server-side counts added."""
+    scenario = Scenario(text)
+    options = sandbox_options(args.quota, args.latency_ms / 1000, scenario.settle_s)
+    ours, theirs = CTX.Pipe()
+    server = CTX.Process(target=serve_scenario, args=(text, options, theirs))
+    server.start()
+    try:
+        url = ours.recv()["url"]
+
+        def seed() -> float:
+            ours.send("seed")
+            return ours.recv()
+
+        row = run_child(measure_engine, text, engine, url, vars(args), workdir, on_seed=seed)
+        ours.send("log")
+        log = ours.recv()
+        count_at_server([row], log)
+        row["server_options"] = options
+        return row
+    finally:
+        ours.send("stop")
+        ours.recv()
+        server.join()
+
+
+def engine_checks(row: dict[str, Any], rate: float) -> list[tuple[bool, str]]:
+    """(passed, what) for each target of issue 11 that applies to the row's scenario."""
+    scenario = Scenario(row["scenario"])
+    ideal = scenario.ideal_s(rate)
+    limit = scenario.wall_factor * ideal
+    checks = [
+        (
+            row["wall_s"] <= limit,
+            f"wall {row['wall_s']:.1f} s ≤ {scenario.wall_factor:g} × ideal {ideal:.1f} s "
+            f"= {limit:.1f} s",
+        )
+    ]
+    if scenario.calls_target is not None:
+        checks.append(
+            (
+                row["lambda_calls"] <= scenario.calls_target,
+                f"Lambda calls {row['lambda_calls']} ≤ 1.2 N = {scenario.calls_target:g}",
+            )
+        )
+    unsettled = sum(row["unsettled"].values())
+    checks += [
+        (row["failed"] == 0, f"{row['failed']} failed or skipped changes (want 0)"),
+        (row["duplicates"] == 0, f"{row['duplicates']} duplicated (function, source) (want 0)"),
+        (
+            unsettled == 0,
+            f"{unsettled} mappings in transition when apply returned (want 0)"
+            + (f": {fmt_states(row['unsettled'])}" if unsettled else ""),
+        ),
+        (row["replan_changes"] == 0, f"plan afterwards: {row['replan_changes']} changes (want 0)"),
+    ]
+    return checks
+
+
+def fmt_states(states: dict[str, int]) -> str:
+    return ", ".join(f"{count} {state}" for state, count in sorted(states.items())) or "none"
+
+
+def print_engine_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    rate = args.max_rps
+    print(
+        "\n| scenario | engine | wall s | ideal s | wall / ideal | Lambda calls | calls / N "
+        "| by operation | 429s (client / server) | failed | duplicates | in transition at return "
+        "| plan afterwards |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        scenario = Scenario(row["scenario"])
+        ideal = scenario.ideal_s(rate)
+        print(
+            f"| {scenario.title} | {row['engine']} | {row['wall_s']:.1f} | {ideal:.1f} "
+            f"| {row['wall_s'] / ideal if ideal else math.inf:.2f}× | {row['lambda_calls']} "
+            f"| {row['lambda_calls'] / max(1, scenario.changes):.2f} "
+            f"| {fmt_ops(row['by_operation'])} | {row['throttled']} / {row['server_429']} "
+            f"| {row['failed']} | {row['duplicates']} | {sum(row['unsettled'].values())} "
+            f"| {row['replan_changes']} changes |"
+        )
+    print()
+    for row in rows:
+        scenario = Scenario(row["scenario"])
+        for passed, what in engine_checks(row, rate):
+            print(f"- {'PASS' if passed else 'FAIL'} {row['engine']}, {scenario.title}: {what}")
+        for example in row["failed_examples"]:
+            print(f"  - {example}")
+
+
+def run_engines(args: argparse.Namespace) -> int:
+    scenarios = [Scenario(s) for s in args.scenarios.split(",") if s.strip()]
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise SystemExit(f"unknown engine(s) {unknown}: choose from {sorted(ENGINES)}")
+    print(
+        f"# esm apply engines side by side, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+        f"server quota {args.quota or 'none'} req/s, latency {args.latency_ms:g} ms; esm "
+        f"--max-rps {args.max_rps:g}, apply parallelism {args.parallelism}; {mp.cpu_count()} "
+        f"CPUs, Python {sys.version.split()[0]}; a fresh server per scenario and engine\n"
+    )
+    for engine in engines:
+        print(f"- {engine}: {ENGINES[engine]}")
+    workdir = tempfile.mkdtemp(prefix="esm-engines-")
+    rows: list[dict[str, Any]] = []
+    for scenario in scenarios:
+        for engine in engines:
+            row = run_engine_scenario(scenario.text, engine, args, workdir)
+            rows.append(row)
+            print(
+                f"- done: {engine}, {scenario.title}: {row['wall_s']:.1f} s, "
+                f"{row['lambda_calls']} Lambda calls",
+                flush=True,
+            )
+    print_engine_table(rows, args)
+    if args.json:
+        args.json.write_text(json.dumps({"args": vars(args), "engines": rows}, default=str))
+    failed = [row for row in rows if not all(p for p, _ in engine_checks(row, args.max_rps))]
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} runs met every target.")
+    return 0
+
+
 # -- the parent: orchestration and tables --------------------------------------------------------
 
 
@@ -751,7 +1155,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diff-size", type=int, default=10000, help="0: skip the pure part")
     parser.add_argument("--diff-repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write raw results here")
+    engine = parser.add_argument_group("apply engines side by side (issue 11)")
+    engine.add_argument(
+        "--engine",
+        action="store_true",
+        help="measure the apply engines on --scenarios instead of the per-N phases above",
+    )
+    engine.add_argument(
+        "--scenarios",
+        default=DEFAULT_SCENARIOS,
+        help="comma-separated creates:N@SETTLE_S, mixed:U/D/C@SETTLE_S, replaces:N@SETTLE_S "
+        f"(default: {DEFAULT_SCENARIOS})",
+    )
+    engine.add_argument(
+        "--engines",
+        default=DEFAULT_ENGINES,
+        help=f"comma-separated, in run order, from {', '.join(ENGINES)} (default: {DEFAULT_ENGINES})",
+    )
     args = parser.parse_args(argv)
+    if args.engine:
+        try:
+            [Scenario(s) for s in args.scenarios.split(",") if s.strip()]
+        except ValueError as exc:
+            parser.error(str(exc))
+        return run_engines(args)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
     print(

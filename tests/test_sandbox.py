@@ -473,3 +473,55 @@ def _timed(call: Callable[[], Any]) -> float:
     started = time.monotonic()
     call()
     return time.monotonic() - started
+
+
+def test_settle_moves_last_modified_to_the_call_then_to_when_the_state_settled() -> None:
+    """AWS: LastModified is "the date that the event source mapping was last updated or that
+    its state changed"; a sweep can then tell a settle that happened after a call's answer."""
+    with sandbox(["lm"], [QUEUE, FIFO_QUEUE], REGION, settle_s=SETTLE_S):
+        lam = boto3.client("lambda", config=NO_RETRIES)
+
+        def modified(item: dict[str, Any]) -> float:
+            return float(item["LastModified"].timestamp())
+
+        before = time.time()
+        created = lam.create_event_source_mapping(FunctionName="lm", EventSourceArn=QUEUE)
+        since, after, uuid = time.monotonic(), time.time(), created["UUID"]
+        answered = modified(created)
+        assert before - 0.01 <= answered <= after + 0.01  # the call's time, not whole seconds
+        assert modified(lam.get_event_source_mapping(UUID=uuid)) == pytest.approx(answered)
+        settle(since)
+        got = lam.get_event_source_mapping(UUID=uuid)
+        [listed] = lam.list_event_source_mappings()["EventSourceMappings"]
+        assert got["State"] == listed["State"] == "Enabled"
+        assert modified(got) == modified(listed) > answered
+        assert modified(got) == pytest.approx(answered + SETTLE_S, abs=0.05)
+        assert modified(got) <= time.time()
+
+        updated = lam.update_event_source_mapping(UUID=uuid, BatchSize=5)
+        since = time.monotonic()
+        assert updated["State"] == "Updating"
+        assert modified(updated) > modified(got)
+        settle(since)
+        assert modified(lam.get_event_source_mapping(UUID=uuid)) > modified(updated)
+
+        deleted = lam.delete_event_source_mapping(UUID=uuid)
+        assert deleted["State"] == "Deleting"
+        assert modified(deleted) >= modified(updated) + SETTLE_S
+        assert modified(lam.get_event_source_mapping(UUID=uuid)) == pytest.approx(modified(deleted))
+
+        # A disabled create settles at once: its answer carries the call's time all the same.
+        before = time.time()
+        disabled = lam.create_event_source_mapping(
+            FunctionName="lm", EventSourceArn=FIFO_QUEUE, Enabled=False
+        )
+        assert disabled["State"] == "Disabled"
+        assert before - 0.01 <= modified(disabled) <= time.time() + 0.01
+
+
+def test_without_settle_last_modified_is_moto_s() -> None:
+    with sandbox(["lm0"], [QUEUE], REGION):
+        lam = boto3.client("lambda", config=NO_RETRIES)
+        created = lam.create_event_source_mapping(FunctionName="lm0", EventSourceArn=QUEUE)
+        stamp = created["LastModified"].timestamp()
+        assert stamp == int(stamp)  # moto stamps whole seconds; nothing rewrites them

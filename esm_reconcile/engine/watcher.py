@@ -5,7 +5,12 @@ A mapping spends seconds to a minute Creating, Updating, Enabling, Disabling or 
 (reference B), and every look is a request against the account's ~15/s Lambda quota. One List
 page answers for 100 mappings, so while many mappings wait, one sweep of the region's List pages
 looks at all of them; when few wait, a Get each is cheaper. Looks back off per mapping
-(`poll_start`, doubling to `poll_max`, jittered); while apply still has calls to send, a wait
+(`poll_start`, doubling to `poll_max`, jittered). While sweeps answer, they come every
+`poll_start` seconds per page of the last sweep when something waits for a mapping to be gone,
+twice that otherwise (so sweeping costs at most one request a `poll_start`, however big the
+region), and no wait backs off past that: one sweep serves them all, so looking at a mapping
+more often costs nothing more, and a mapping is seen settled soon after it settles. While apply
+still has calls to send, a wait
 that nothing else depends on is looked at only rarely (IDLE_LOOK): each look would take a
 request from the calls, and a mapping that settles unseen loses nothing.
 
@@ -25,8 +30,10 @@ What a read can be trusted to say (reference B, and its notes on List):
     later than the Update answer's. Otherwise, a Get decides.
   - absent after a Create or Update: the List may simply not show it yet; a Get decides.
   A wait that sweeps leave unresolved for long (GET_AFTER, or twice the longest any sweep
-  ended) is asked by Get as well, so a List that lags for good costs a few requests, never a
-  timeout.
+  ended) may be a List lagging: each poll asks the oldest such wait by Get (a probe). Once a
+  probe's Get ends a wait the List still showed in transition, the List is known to lag here,
+  and every such wait is asked by Get from then on. So a List that lags for good costs a few
+  requests, never a timeout, and one that does not costs a Get per poll at most.
 """
 
 from __future__ import annotations
@@ -43,9 +50,6 @@ from .. import rules
 from .protocol import Failure, MappingApi, classify
 
 SWEEP_MIN_WAITS = 4  # below this, Gets are as cheap and fresher
-# Sweeps are at least (pages of the last sweep) × this apart, so sweeping a big region stays
-# under about 1/this requests per second.
-SECONDS_PER_SWEPT_PAGE = 0.5
 IDLE_LOOK = 30.0  # while calls are being sent: how often a wait nothing depends on is looked at
 GET_AFTER = 20.0  # a wait sweeps leave open this long (at least) is asked by Get
 
@@ -72,6 +76,7 @@ class Wait:
     last_get: float = -math.inf
     ask_get: bool = False
     state: str | None = None  # as last seen
+    last_sweep_state: str | None = None  # as the last sweep showed it
 
 
 @dataclass
@@ -104,6 +109,7 @@ class Watcher:
         self.pages = 1  # pages the last sweep took: the price of the next one
         self.last_sweep = -math.inf
         self.longest_swept = 0.0  # longest wait a sweep ended
+        self.list_lags = False  # a Get ended a wait that the List showed in transition
         self.busy = False  # a poll is out
         self.sweeps = 0
         self.gets = 0
@@ -155,6 +161,16 @@ class Watcher:
         if not due:
             return None
         poll = Poll(started=now)
+        stale = sorted(
+            (
+                w
+                for w in due
+                if not w.ask_get and w.last_sweep_state is not None and self._stale(w, now)
+            ),
+            key=lambda w: w.last_get,
+        )
+        for wait in stale if self.list_lags else stale[:1]:
+            wait.ask_get = True
         by_get = {w.uuid for w in due if w.ask_get}
         rest = {w.uuid for w in due if not w.ask_get} - by_get
         sweepable = {w.uuid for w in soon if not w.ask_get}
@@ -168,8 +184,16 @@ class Watcher:
         self.busy = True
         return poll
 
+    def _stale(self, wait: Wait, now: float) -> bool:
+        """Sweeps have left `wait` open so long that the List may be lagging behind."""
+        return now - wait.last_get >= max(GET_AFTER, 2 * self.longest_swept)
+
+    def _sweep_gap(self) -> float:
+        blocking = any(w.blocking for w in self.pending)
+        return self.pages * self.poll_start * (1 if blocking else 2)
+
     def _next_sweep(self) -> float:
-        return self.last_sweep + max(self.poll_start, self.pages * SECONDS_PER_SWEPT_PAGE)
+        return self.last_sweep + self._sweep_gap()
 
     def wake_at(self, now: float, submitting: bool) -> float | None:
         """When something may next be due: a look, a sweep allowed again, or a deadline."""
@@ -230,20 +254,26 @@ class Watcher:
     def _looked(self, wait: Wait, now: float) -> None:
         wait.last_look = now
         wait.next_look = now + _jitter(wait.delay)
-        wait.delay = min(2 * wait.delay, self.poll_max)
+        longest = self.poll_max
+        if len(self) >= SWEEP_MIN_WAITS:  # swept: looking again costs nothing more
+            longest = min(longest, max(self.poll_start, self._sweep_gap()))
+        wait.delay = min(2 * wait.delay, longest)
 
     def _by_get(self, wait: Wait, found: Any, now: float) -> None:
         self._looked(wait, now)
         wait.last_get, wait.ask_get = now, False
+        swept_in_transition = wait.last_sweep_state in rules.TRANSITION_STATES
         if isinstance(found, Exception):
             failure = classify(found)
             if failure is Failure.NOT_FOUND:
+                self.list_lags |= swept_in_transition and wait.goal == GONE
                 self._end(wait, GONE if wait.goal == GONE else MISSING, found)
             elif failure not in (Failure.THROTTLED, Failure.UNAVAILABLE):
                 self._end(wait, UNREADABLE, found)
             return  # "not now": look again later
         wait.state = found.get("State") or wait.state
         if wait.goal == SETTLED and wait.state in rules.SETTLED_STATES:
+            self.list_lags |= swept_in_transition
             self._end(wait, SETTLED, found)
 
     def _by_sweep(self, wait: Wait, record: dict[str, Any] | None, started: float, now: float):
@@ -255,16 +285,13 @@ class Watcher:
         if record is None:  # a new or updated mapping the List does not show (yet)
             wait.ask_get = True
             return
-        wait.state = record.get("State") or wait.state
+        wait.state = wait.last_sweep_state = record.get("State") or wait.state
         if wait.goal == SETTLED and wait.state in rules.SETTLED_STATES:
             if wait.kind == "create" or _later(record.get("LastModified"), wait.baseline):
                 self.longest_swept = max(self.longest_swept, started - wait.since)
                 self._end(wait, SETTLED, record)
                 return
             wait.ask_get = True  # settled, but maybe the state before the Update
-            return
-        if now - wait.last_get >= max(GET_AFTER, 2 * self.longest_swept):
-            wait.ask_get = True
 
     def _end(self, wait: Wait, how: str, found: Any) -> None:
         waits = self.waits.get(wait.uuid, [])

@@ -2,7 +2,7 @@
 
 One WSGI layer in front of moto (`AwsLikeMappings`) that rewrites mapping requests and answers:
 paging, the qualified FunctionArn, 409 on duplicates, and (opt-in) the seconds a mapping spends
-in Creating/Updating/Enabling/Disabling/Deleting.
+in Creating/Updating/Enabling/Disabling/Deleting, with LastModified moving as AWS documents it.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ class _Transition:
     until: float  # time.monotonic() when it settles
     # Deleting: the DELETE to forward to moto once settled (until then moto still has it).
     pending_delete: dict[str, Any] | None = None
+    settles_at: float = 0.0  # time.time() when it settles: LastModified from then on
 
 
 class AwsLikeMappings:
@@ -123,6 +124,10 @@ class AwsLikeMappings:
     - With `settle_s` > 0, states: AWS takes seconds in Creating/Updating/Enabling/Disabling/
       Deleting and refuses Update/Delete meanwhile (ResourceInUseException); a Deleting
       mapping stays readable and still blocks a duplicate until it is really gone.
+      LastModified is "the date that the event source mapping was last updated or that its
+      state changed" (AWS API reference): a Create/Update/Delete answer carries the call's
+      time, and once the transition settles, Get/List show the time it settled (epoch seconds
+      as a float, as Lambda's JSON carries timestamps). moto stamps whole seconds at the call.
 
     Every mapping request runs under one lock: moto answers in milliseconds, and holding the
     lock across "check, forward to moto, record" keeps duplicates and transitions exact when
@@ -136,6 +141,8 @@ class AwsLikeMappings:
         self.settle_s = settle_s
         self.function_arns: dict[str, str] = {}  # mapping UUID → qualified ARN it was made with
         self.transitions: dict[str, _Transition] = {}  # mapping UUID → its unsettled state
+        # mapping UUID → the LastModified AWS would show (settle_s > 0, mappings changed here)
+        self.last_modified: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
@@ -186,6 +193,8 @@ class AwsLikeMappings:
         self._remember_function(uuid, data.get("FunctionArn"), body.get("FunctionName"))
         # AWS answers a disabled Create with "Disabled" at once (reference B); only an
         # enabled one goes through Creating.
+        if self.settle_s:
+            self.last_modified[uuid] = time.time()
         if self.settle_s and data.get("State") == "Enabled":
             self._begin(uuid, "Creating")
         return answer.with_data(self._present(data))
@@ -270,9 +279,11 @@ class AwsLikeMappings:
         return None
 
     def _begin(self, uuid: str, state: str, pending_delete: dict[str, Any] | None = None) -> None:
+        now = time.time()
         self.transitions[uuid] = _Transition(
-            state, time.monotonic() + self.settle_s, pending_delete
+            state, time.monotonic() + self.settle_s, pending_delete, now + self.settle_s
         )
+        self.last_modified[uuid] = now  # the call's time, until the state changes again
 
     def _transition(self, uuid: str) -> _Transition | None:
         """The mapping's unsettled state, None once it has settled."""
@@ -281,6 +292,7 @@ class AwsLikeMappings:
             return None
         if transition.pending_delete is None and time.monotonic() >= transition.until:
             del self.transitions[uuid]  # settled: from now on moto's state is the state
+            self.last_modified[uuid] = transition.settles_at  # its state changed then
             return None
         return transition  # a Deleting one lasts until _settle_deletes forwards it
 
@@ -298,6 +310,7 @@ class AwsLikeMappings:
     def _forget(self, uuid: str) -> None:
         self.function_arns.pop(uuid, None)
         self.transitions.pop(uuid, None)
+        self.last_modified.pop(uuid, None)
 
     def _remember_function(self, uuid: str, reported: Any, requested: Any) -> None:
         if not isinstance(reported, str) or not isinstance(requested, str):
@@ -311,15 +324,18 @@ class AwsLikeMappings:
             self.function_arns[uuid] = qualified
 
     def _present(self, item: Any) -> Any:
-        """A mapping as AWS shows it: the FunctionArn it was made with, its unsettled state."""
+        """A mapping as AWS shows it: the FunctionArn it was made with, its unsettled state,
+        when it last changed."""
         if not isinstance(item, dict) or not item.get("UUID"):
             return item
         uuid = item["UUID"]
         if uuid in self.function_arns and item.get("FunctionArn"):
             item["FunctionArn"] = self.function_arns[uuid]
-        transition = self._transition(uuid)
+        transition = self._transition(uuid)  # first: settling it moves LastModified
         if transition is not None:
             item["State"] = transition.state
+        if uuid in self.last_modified:
+            item["LastModified"] = self.last_modified[uuid]
         return item
 
     def _present_answer(self, answer: Answer) -> Answer:
