@@ -50,6 +50,7 @@ from .. import rules
 from .protocol import Failure, MappingApi, classify
 
 SWEEP_MIN_WAITS = 4  # below this, Gets are as cheap and fresher
+SWEEP_FAILURES = 3  # sweeps failing this many times in a row: Gets only from then on
 IDLE_LOOK = 30.0  # while calls are being sent: how often a wait nothing depends on is looked at
 GET_AFTER = 20.0  # a wait sweeps leave open this long (at least) is asked by Get
 
@@ -110,6 +111,7 @@ class Watcher:
         self.last_sweep = -math.inf
         self.longest_swept = 0.0  # longest wait a sweep ended
         self.list_lags = False  # a Get ended a wait that the List showed in transition
+        self.failed_sweeps = 0  # in a row
         self.busy = False  # a poll is out
         self.sweeps = 0
         self.gets = 0
@@ -174,7 +176,8 @@ class Watcher:
         by_get = {w.uuid for w in due if w.ask_get}
         rest = {w.uuid for w in due if not w.ask_get} - by_get
         sweepable = {w.uuid for w in soon if not w.ask_get}
-        if rest and len(self) >= SWEEP_MIN_WAITS and len(sweepable) > self.pages:
+        can_sweep = len(self) >= SWEEP_MIN_WAITS and self.failed_sweeps < SWEEP_FAILURES
+        if rest and can_sweep and len(sweepable) > self.pages:
             if now >= self._next_sweep():
                 poll.sweep = True
             rest = set()  # sweep soon rather than Get each
@@ -233,9 +236,16 @@ class Watcher:
         """Take in what a poll found: end the waits it decides, back off the others."""
         self.busy = False
         self.gets += len(poll.gets)
-        if poll.sweep and poll.listed is not None:
-            self.sweeps += 1
-            self.last_sweep, self.pages = poll.started, max(1, poll.pages)
+        if poll.sweep:
+            self.last_sweep = poll.started
+            if poll.listed is None:  # no answer: the waits look again later, not at once
+                self.failed_sweeps += 1
+                for wait in self.pending:
+                    if wait.since <= poll.started and wait.uuid not in poll.found:
+                        self._looked(wait, now)
+            else:
+                self.sweeps += 1
+                self.pages, self.failed_sweeps = max(1, poll.pages), 0
         for uuid, found in poll.found.items():
             for wait in list(self.waits.get(uuid, [])):
                 if wait.since <= poll.started:
