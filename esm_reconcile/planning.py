@@ -4,7 +4,8 @@ mappings' functions exist) and runs the scopes of one run concurrently."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .aws import AwsContext
@@ -94,12 +95,15 @@ def plan_scope(scope: Scope, aws: AwsContext, targets: tuple[str, ...] = ()) -> 
     plan.region = aws.region
     plan.account = identity["account"]
 
+    labels: dict[str, list[str]] = {}  # ARN -> the labels naming it (one, unless refused)
+    for function in functions:
+        labels.setdefault(function.arn, []).append(function.label)
     creating = sorted(
         {
-            f.label
-            for f in functions
+            label
             for c in plan.changes
-            if c.create_request and c.function_arn == f.arn
+            if c.create_request
+            for label in labels.get(c.function_arn, ())
         }
     )
     missing = reader.missing_functions(creating)
@@ -114,24 +118,49 @@ def plan_scope(scope: Scope, aws: AwsContext, targets: tuple[str, ...] = ()) -> 
 def plan_scopes(
     scopes: list[Scope], contexts: list[AwsContext], targets: tuple[str, ...] = ()
 ) -> list[ScopePlan]:
-    """Plan every scope, concurrently: each has its own clients and rate limit."""
+    """Plan every scope, concurrently: each has its own clients and rate limit.
+
+    The one-owner check needs every scope's account (sts:GetCallerIdentity, one call each).
+    Reading changes nothing, so no scope waits for the others' accounts before it reads: each
+    reads as soon as its own is known, the check runs once the last one is, and a conflict is
+    raised before any plan is returned. Errors come as they would one scope after another: the
+    first scope (in order) that could not say who it is, else a one-owner conflict, else the
+    first scope whose plan failed."""
     if targets:
         check_targets(Spec([f for s in scopes for f in s.spec.files]), targets)
     if len(scopes) == 1:
         check_one_owner([_resolved(scopes[0], contexts[0], contexts[0].identity())])
         return [plan_scope(scopes[0], contexts[0], targets)]
+
+    identified: list[Future[dict[str, str]]] = [Future() for _ in scopes]
+    failed = threading.Event()  # the run fails: scopes that have not begun reading don't
+
+    def work(index: int) -> ScopePlan | None:
+        try:
+            identity = contexts[index].identity()
+        except BaseException as exc:
+            failed.set()
+            identified[index].set_exception(exc)
+            raise
+        identified[index].set_result(identity)
+        if failed.is_set():
+            return None  # never returned: the run raises
+        return plan_scope(scopes[index], contexts[index], targets)
+
     with ThreadPoolExecutor(max_workers=len(scopes), thread_name_prefix="esm-plan") as pool:
-        # Who the credentials are, for every scope at once (one STS call each), then the
-        # one-owner check across them, then the plans.
-        identities = list(pool.map(lambda aws: aws.identity(), contexts))
-        check_one_owner(
-            [_resolved(s, a, i) for s, a, i in zip(scopes, contexts, identities, strict=True)]
-        )
-        futures = [
-            pool.submit(plan_scope, scope, aws, targets)
-            for scope, aws in zip(scopes, contexts, strict=True)
-        ]
-        return [f.result() for f in futures]
+        futures = [pool.submit(work, index) for index in range(len(scopes))]
+        try:
+            check_one_owner(
+                [
+                    _resolved(scope, aws, known.result())
+                    for scope, aws, known in zip(scopes, contexts, identified, strict=True)
+                ]
+            )
+            planned = [future.result() for future in futures]
+        except BaseException:
+            failed.set()
+            raise
+    return [made for made in planned if made is not None]
 
 
 def _resolved(

@@ -5,7 +5,8 @@ The server runs in this process, listens on 127.0.0.1 only, and lives exactly as
 process creates at it, so the rest of the package needs no sandbox special cases.
 
 Requests pass, outermost first: the caller's middleware, the request/response logs, Lambda's
-quota and latency (control_plane), AWS-like mapping answers (fidelity), moto (moto_adapter).
+quota and latency (control_plane), AWS-like mapping answers (fidelity), moto's List answers
+kept while nothing changes (moto_adapter.ListedMappings), moto (moto_adapter).
 """
 
 from __future__ import annotations
@@ -91,7 +92,8 @@ def sandbox(
     controls: list[LambdaControlPlane] = []
 
     def wrap(moto_app: WSGIApp) -> WSGIApp:
-        mappings = AwsLikeMappings(moto_app, account=account, region=region, settle_s=settle_s)
+        listed = moto_adapter.ListedMappings(moto_app, region)
+        mappings = AwsLikeMappings(listed, account=account, region=region, settle_s=settle_s)
         control = LambdaControlPlane(
             mappings, region=region, quota_rps=quota_rps, latency_s=latency_s
         )

@@ -11,14 +11,17 @@ reach the state of the server this process runs.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import threading
+import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from esm_reconcile.errors import EsmError
 
-from .wsgi import WSGIApp
+from .wsgi import MAPPINGS_PATH, Answer, WSGIApp, call_app, lambda_region
 
 HOST = "127.0.0.1"  # never 0.0.0.0: nothing of the sandbox may be reachable from elsewhere
 
@@ -66,8 +69,86 @@ def reset_backends() -> None:
     from moto.core.base_backend import BackendDict
     from moto.core.model_instances import reset_model_data
 
+    _changed()
     BackendDict.reset()
     reset_model_data()
+    _changed()
+
+
+# Bumped around every change to moto's state that does not come through a server's HTTP
+# requests (backends reset, mappings made in the backend), so that ListedMappings drops what
+# it kept.
+_generation = itertools.count()
+_changes = [next(_generation)]
+
+
+def _changed() -> None:
+    _changes[0] = next(_generation)
+
+
+@dataclass(eq=False)
+class ListedMappings:
+    """moto's ListEventSourceMappings answers, kept until anything could have changed them.
+
+    moto answers a List with every mapping of the region, whatever the page asked for, and
+    the AWS-like layer above cuts the page out: each page costs as much as the whole region
+    (19 ms of CPU at 1,000 mappings), where AWS's cost a page. Kept answers bring a page back
+    to about its own size, so that a sandbox of many regions is not slower per region than
+    a sandbox of one. An answer is kept per region and filter (moto ignores Marker and
+    MaxItems), and everything kept is dropped when a request other than GET or HEAD passes
+    through (STS's excepted: they change nothing), before and after moto handles it, and when
+    this module changes moto's state directly.
+    """
+
+    app: WSGIApp
+    region: str  # for unsigned requests, which name none
+    _kept: dict[tuple[str, str, str], Answer] = field(default_factory=dict, init=False)
+    _kept_at: int = field(default=-1, init=False)  # the generation of what is kept
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        if environ.get("REQUEST_METHOD", "") not in ("GET", "HEAD") and not _is_sts(environ):
+            _changed()
+            try:  # to its end here, so that the change is made before the second bump
+                return call_app(self.app, environ).send(start_response)
+            finally:
+                _changed()
+        key = self._key(environ)
+        if key is None:
+            return self.app(environ, start_response)
+        generation = _changes[0]  # before moto answers: a change meanwhile makes it stale
+        with self._lock:
+            kept = self._kept.get(key) if self._kept_at == generation else None
+        if kept is not None:
+            return kept.send(start_response)
+        answer = call_app(self.app, environ)
+        if answer.code == 200:
+            with self._lock:
+                if self._kept_at != generation:
+                    self._kept = {}
+                    self._kept_at = generation
+                self._kept[key] = answer
+        return answer.send(start_response)
+
+    def _key(self, environ: dict[str, Any]) -> tuple[str, str, str] | None:
+        """(region, EventSourceArn, FunctionName) of a List request, whatever its page; else None."""
+        if environ.get("REQUEST_METHOD") != "GET":
+            return None
+        if environ.get("PATH_INFO", "").rstrip("/") != MAPPINGS_PATH:
+            return None
+        region = lambda_region(environ, self.region)
+        if region is None:
+            return None
+        query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+        return (
+            region,
+            query.get("EventSourceArn", [""])[0],
+            query.get("FunctionName", [""])[0],
+        )
+
+
+def _is_sts(environ: dict[str, Any]) -> bool:
+    return "/sts/aws4_request" in environ.get("HTTP_AUTHORIZATION", "")
 
 
 def set_stream_label(account: str, region: str, table: str, label: str) -> None:
@@ -93,7 +174,11 @@ def create_mappings_in_backend(
     from moto.awslambda.models import lambda_backends
 
     backend = lambda_backends[account][region]
-    return [backend.create_event_source_mapping(dict(request)).uuid for request in requests]
+    _changed()
+    try:
+        return [backend.create_event_source_mapping(dict(request)).uuid for request in requests]
+    finally:
+        _changed()
 
 
 @contextlib.contextmanager
