@@ -6,8 +6,8 @@ leaves the mapping in transition for `settle_polls` looks (Gets, or List sweeps)
 `settle_seconds` of real time; a deleted mapping is gone (ResourceNotFound) once it settles.
 A mapping reads back as AWS returns it (`aws_shapes.readback_of_create`), with a LastModified
 that moves on every call and every settling, as AWS's does. List pages hold PAGE_SIZE mappings.
-A test scripts errors per operation in `script`, and `calls` records when every call started
-and ended.
+A test scripts errors per operation in `script`; `calls` records when every call started and
+ended, `gone_at` and `settled_at` when each transition ended.
 
 Below it: plan changes on SQS queues of the function `worker`, and an Applier that polls fast.
 """
@@ -71,6 +71,7 @@ class FakeLambda:
     settle_until: dict[str, float] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     gone_at: dict[str, float] = field(default_factory=dict)  # UUID -> when a delete ended it
+    settled_at: dict[str, float] = field(default_factory=dict)  # UUID -> when it last settled
     # op -> errors to raise on its next calls, in order (then behave normally)
     script: dict[str, list[ClientError]] = field(default_factory=dict)
     in_flight: int = 0
@@ -164,7 +165,9 @@ class FakeLambda:
             items = [
                 dict(m)
                 for m in self.mappings.values()
-                if all(m.get(k.replace("FunctionName", "FunctionArn")) == v for k, v in scope.items())
+                if all(
+                    m.get(k.replace("FunctionName", "FunctionArn")) == v for k, v in scope.items()
+                )
             ]
             page: dict[str, Any] = {"EventSourceMappings": items[start : start + PAGE_SIZE]}
             if start + PAGE_SIZE < len(items):
@@ -232,8 +235,13 @@ class FakeLambda:
                 if uuid in self.deleting:
                     self._remove(uuid)
                 else:
-                    self.mappings[uuid]["State"] = "Enabled"
-                    self._touch(uuid)
+                    self._settle(uuid)
+
+    def _settle(self, uuid: str) -> None:
+        """A create's or update's transition ends: the mapping is Enabled."""
+        self.mappings[uuid]["State"] = "Enabled"
+        self._touch(uuid)
+        self.settled_at[uuid] = time.monotonic()
 
     def _remove(self, uuid: str) -> None:
         """A deleted mapping's transition ends: it is gone."""
@@ -258,8 +266,7 @@ class FakeLambda:
         elif uuid in self.deleting:
             self._remove(uuid)
         elif self.mappings[uuid]["State"] in IN_TRANSITION:
-            self.mappings[uuid]["State"] = "Enabled"
-            self._touch(uuid)
+            self._settle(uuid)
 
 
 # -- changes to apply against it ----------------------------------------------------------------

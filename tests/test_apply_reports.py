@@ -7,10 +7,12 @@ record of every call, so each report can be checked against what exists.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from esm_reconcile.apply import ApplyResult, report_lines
+from esm_reconcile.errors import EsmError
 from esm_reconcile.plan import Change, Plan
 from tests.fake_lambda import (
     FN,
@@ -26,30 +28,32 @@ from tests.fake_lambda import (
 NEVER = 10**9  # polls until a transition ends: it never does while the test runs
 
 
-class StopAfterCreates(FakeLambda):
-    """Requests a stop (as the first Ctrl-C does) once `after` creates were accepted; calls
-    already in flight still finish, as they do in the CLI."""
+class StopAfter(FakeLambda):
+    """Requests a stop (as the first Ctrl-C does) once AWS accepted `after` calls of `op`
+    ("create", "update" or "delete"), as the call returns; calls already in flight still
+    finish, as they do in the CLI."""
 
-    def __init__(self, stop: threading.Event, after: int, **kwargs: Any) -> None:
+    def __init__(self, stop: threading.Event, op: str, after: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.stop, self.after = stop, after
+        self.stop, self.op, self.after = stop, op, after
+        self.accepted = 0
 
-    def create_event_source_mapping(self, **request: Any) -> dict[str, Any]:
-        answer = super().create_event_source_mapping(**request)
-        if len(self.mappings) >= self.after:
-            self.stop.set()
+    def _accepted(self, op: str, answer: dict[str, Any]) -> dict[str, Any]:
+        if op == self.op:
+            with self.lock:
+                self.accepted += 1
+                if self.accepted >= self.after:
+                    self.stop.set()
         return answer
 
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._accepted("create", super().create(request))
 
-def stop_at(stop: threading.Event, word: str) -> Callable[[str], None]:
-    """A progress callback that requests the stop, as the first Ctrl-C does, once apply says
-    `word` (e.g. "deleting": the call was accepted and its wait begins)."""
+    def update(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._accepted("update", super().update(request))
 
-    def progress(message: str) -> None:
-        if word in message:
-            stop.set()
-
-    return progress
+    def delete(self, UUID: str) -> dict[str, Any]:  # noqa: N803
+        return self._accepted("delete", super().delete(UUID))
 
 
 def lines_of(result: ApplyResult, prefix: str) -> list[str]:
@@ -63,14 +67,16 @@ def test_an_interrupt_counts_every_accepted_create_as_created_and_still_settling
     """The reported failure: 22 reported created while 34 existed. Every create AWS accepted
     is counted, named as still settling, and the rest are not done."""
     stop = threading.Event()
-    fake = StopAfterCreates(stop, after=3, settle_polls=NEVER)
+    fake = StopAfter(stop, "create", after=3, settle_polls=NEVER)
     runner = applier(fake, parallelism=4, stop=stop)
     plan = Plan([create(i) for i in range(12)])
 
     result = runner.apply(plan)
 
     exists = {m["EventSourceArn"]: uuid for uuid, m in fake.mappings.items()}
-    assert 3 <= len(exists) <= 4  # stopped midway; a create in flight (4 workers) finished
+    # Stopped midway: as the 3rd create returned, at most 3 others were in flight (4 calls at
+    # once), and they finished.
+    assert 3 <= len(exists) <= 6
     summary = result.summary()
     assert summary["created"] == len(exists) == summary["settling"]
     assert summary["skipped"] == 12 - len(exists)
@@ -98,9 +104,9 @@ def test_an_interrupt_counts_every_accepted_create_as_created_and_still_settling
 
 def test_an_interrupted_delete_wait_counts_the_delete() -> None:
     stop = threading.Event()
-    fake = FakeLambda(settle_polls=NEVER)
+    fake = StopAfter(stop, "delete", settle_polls=NEVER)
     fake.add("old-1", FN, queue(1))
-    runner = applier(fake, stop=stop, progress=stop_at(stop, "deleting"))
+    runner = applier(fake, stop=stop)
 
     result = runner.apply(Plan([delete("old-1", 1)]))
 
@@ -111,6 +117,35 @@ def test_an_interrupted_delete_wait_counts_the_delete() -> None:
     )
     assert result.summary()["deleted"] == 1
     assert fake.mappings["old-1"]["State"] == "Deleting"
+
+
+def test_a_stop_while_deletes_settle_starts_no_update_or_create() -> None:
+    """Updates and creates wait until every delete is gone: stopped before, they never start,
+    and say so."""
+    stop = threading.Event()
+    fake = StopAfter(stop, "delete", settle_polls=NEVER)
+    fake.add("old-1", FN, queue(1))
+    fake.add("u-2", FN, queue(2))
+    update = Change(
+        "update",
+        f"worker[{queue(2)}]",
+        FN,
+        queue(2),
+        "u-2",
+        update_request={"UUID": "u-2", "BatchSize": 7},
+    )
+    plan = Plan([create(3), update, delete("old-1", 1)])
+
+    result = applier(fake, stop=stop, parallelism=3).apply(plan)
+
+    assert [(o.status, o.message) for o in result.outcomes[:2]] == [
+        ("skipped", "interrupted before it started")
+    ] * 2
+    assert result.outcomes[2].settling and result.summary()["deleted"] == 1
+    assert not fake.ops("create") and not fake.ops("update")
+    assert report_lines(result)[0] == (
+        "Apply incomplete: 0 created, 0 updated, 0 replaced, 1 deleted (1 still settling)."
+    )
 
 
 def test_an_unreadable_state_after_an_accepted_create_still_counts_it() -> None:
@@ -131,8 +166,9 @@ def test_an_unreadable_state_after_an_accepted_create_still_counts_it() -> None:
 
 
 def test_an_update_interrupted_before_its_tags_is_not_done_and_says_what_was() -> None:
+    """Tags go only once the update settled: a stop while it settles leaves them unchanged."""
     stop = threading.Event()
-    fake = FakeLambda(settle_polls=NEVER)
+    fake = StopAfter(stop, "update", settle_polls=NEVER)
     fake.add("u-1", FN, queue(1))
     change = Change(
         "update",
@@ -143,7 +179,7 @@ def test_an_update_interrupted_before_its_tags_is_not_done_and_says_what_was() -
         update_request={"UUID": "u-1", "BatchSize": 7},
         tag_changes={"arn": "arn:esm:u-1", "set": {"team": "a"}, "remove": []},
     )
-    runner = applier(fake, stop=stop, progress=stop_at(stop, "updating"))
+    runner = applier(fake, stop=stop)
 
     result = runner.apply(Plan([change]))
 
@@ -152,6 +188,8 @@ def test_an_update_interrupted_before_its_tags_is_not_done_and_says_what_was() -
     assert outcome.message == (
         "interrupted while waiting (AWS accepted the update of u-1, but its tags were not changed)"
     )
+    assert fake.mappings["u-1"]["State"] == "Updating"
+    assert not fake.ops("tag")
 
 
 # -- adopted mappings are counted apart ----------------------------------------------------------
@@ -251,18 +289,27 @@ def test_report_lines_are_single_terminal_safe_lines() -> None:
     assert all("\x1b" not in line and "\n" not in line for line in report_lines(result))
 
 
+class StopOnceGone(FakeLambda):
+    """Requests a stop (as the first Ctrl-C does) as a Get finds `uuid` gone."""
+
+    def __init__(self, stop: threading.Event, uuid: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stop, self.uuid = stop, uuid
+
+    def get(self, UUID: str) -> dict[str, Any]:  # noqa: N803
+        try:
+            return super().get(UUID)
+        except ClientError:
+            if self.uuid == UUID:
+                self.stop.set()
+            raise
+
+
 def test_a_replace_stopped_between_its_halves_says_the_source_has_no_mapping() -> None:
     stop = threading.Event()
-    fake = FakeLambda()
+    fake = StopOnceGone(stop, "old-0")
     fake.add("old-0", FN, queue(0))
     runner = applier(fake, stop=stop)
-    original = runner.wait_gone
-
-    def wait_then_stop(*args: Any, **kwargs: Any) -> None:
-        original(*args, **kwargs)
-        stop.set()  # Ctrl-C right after the old mapping is gone
-
-    runner.wait_gone = wait_then_stop  # type: ignore[method-assign]
 
     result = runner.apply(Plan([replace_of("old-0", 0)]))
 
@@ -273,13 +320,14 @@ def test_a_replace_stopped_between_its_halves_says_the_source_has_no_mapping() -
         f"{queue(0)} has NO mapping for worker now; re-run apply"
     )
     assert not fake.mappings and not fake.ops("create")
+    assert "old-0" in fake.gone_at
 
 
 def test_a_replace_stopped_while_its_old_mapping_is_deleting_says_what_follows() -> None:
     stop = threading.Event()
-    fake = FakeLambda(settle_polls=NEVER)
+    fake = StopAfter(stop, "delete", settle_polls=NEVER)
     fake.add("old-0", FN, queue(0))
-    runner = applier(fake, stop=stop, progress=stop_at(stop, "deleting"))
+    runner = applier(fake, stop=stop)
 
     result = runner.apply(Plan([replace_of("old-0", 0)]))
 
@@ -291,19 +339,23 @@ def test_a_replace_stopped_while_its_old_mapping_is_deleting_says_what_follows()
         "worker once it is gone: re-run apply"
     )
     assert result.summary()["replaced"] == 0
+    assert fake.mappings["old-0"]["State"] == "Deleting" and not fake.ops("create")
+
+
+class SettlesNoMore(StopAfter):
+    """StopAfter, and from the first create on, nothing the fake creates settles."""
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        self.settle_polls = NEVER
+        return super().create(request)
 
 
 def test_a_replace_whose_create_was_accepted_but_is_settling_is_replaced() -> None:
     stop = threading.Event()
-    fake = FakeLambda(settle_polls=1)
+    fake = SettlesNoMore(stop, "create", settle_polls=1)  # the delete settles; the create not
     fake.add("old-0", FN, queue(0))
 
-    def progress(message: str) -> None:
-        if message.endswith(": creating"):
-            fake.settle_polls = NEVER  # the delete settled; the new mapping never will
-            stop.set()  # the create call itself still goes, as a call in flight does
-
-    result = applier(fake, stop=stop, progress=progress).apply(Plan([replace_of("old-0", 0)]))
+    result = applier(fake, stop=stop).apply(Plan([replace_of("old-0", 0)]))
 
     (outcome,) = result.outcomes
     (new,) = fake.mappings
@@ -313,3 +365,41 @@ def test_a_replace_whose_create_was_accepted_but_is_settling_is_replaced() -> No
         "apply was interrupted"
     )
     assert result.summary()["replaced"] == 1
+
+
+def test_progress_names_only_the_calls_that_were_sent() -> None:
+    """A progress line says a call is being sent, when it is: after an interrupt, the log
+    names no call that never went."""
+    stop = threading.Event()
+    fake = SettlesNoMore(stop, "create", after=1, settle_polls=1)  # the delete settles
+    fake.add("old-9", FN, queue(9))
+    messages: list[str] = []
+    plan = Plan([create(1), create(2), delete("old-9", 9)])
+
+    result = applier(fake, stop=stop, progress=messages.append).apply(plan)
+
+    assert result.interrupted
+    assert [c.source for c in fake.ops("create")] == [queue(1)]  # after the delete was gone
+    assert [m for m in messages if m.endswith((": creating", ": deleting old-9"))] == [
+        f"worker[{queue(9)}]: deleting old-9",
+        f"worker[{queue(1)}]: creating",
+    ]
+
+
+class RepeatsMarkers(FakeLambda):
+    """An endpoint whose List repeats a NextMarker: protocol.LambdaMappings.pages refuses to
+    go on with an EsmError, and so does this fake's."""
+
+    def pages(self, **scope: str) -> Any:
+        self.list_page(None, **scope)
+        raise EsmError("the Lambda endpoint x repeats a ListEventSourceMappings marker")
+        yield  # a generator, as the protocol's
+
+
+def test_a_list_that_pages_wrongly_while_apply_waits_still_leaves_a_report() -> None:
+    fake = RepeatsMarkers(settle_polls=2)
+
+    result = applier(fake).apply(Plan([create(i) for i in range(6)]))
+
+    assert len(fake.mappings) == 6
+    assert result.summary()["created"] == 6

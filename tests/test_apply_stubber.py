@@ -3,12 +3,20 @@
 Responses follow the AWS state machine of reference B: Create → Creating → Enabled (or Disabled
 with Enabled false), Update → Updating/Enabling/Disabling → settled, Delete → Deleting → gone
 (Get raises ResourceNotFoundException).
+
+With parallelism 1 the engine sends every call inline, so a Stubber can script its order: the
+ready calls first, then the looks at what waits. Deletes go first; updates and creates wait
+until every deleted mapping is gone (SPEC), then go out together (updates ranked first).
+Where several mappings wait at once, the `steady` fixture takes the ±20 % jitter out of the
+looks, so that they fall due together (a poll's Gets go out in UUID order) or a sweep of the
+List answers for all of them.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,6 +29,7 @@ from esm_reconcile.rules import Kind
 from tests.aws_shapes import (
     ACCOUNT,
     FN,
+    LAST_MODIFIED,
     NOT_FOUND,
     QUEUE,
     REGION,
@@ -45,6 +54,12 @@ IN_USE_DELETE = "Cannot delete the event source mapping because it is in use."
 def h() -> Iterator[ApplyHarness]:
     with stubbed_lambda() as harness:
         yield harness
+
+
+@pytest.fixture
+def steady(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Looks without jitter: waits that began together fall due together."""
+    monkeypatch.setattr("esm_reconcile.engine.watcher._jitter", lambda seconds: seconds)
 
 
 def change(action: str, source: str, uuid: str | None, kind: str = "sqs", **rest: Any) -> Change:
@@ -104,6 +119,27 @@ def update_settles(h: ApplyHarness, uuid: str, **request: Any) -> None:
     """AWS accepts the next Update, of `uuid` with `request`; the first Get finds it Enabled."""
     h.ok("update_event_source_mapping", mapping(uuid, "Updating"), UUID=uuid, **request)
     h.get(mapping(uuid, "Enabled"))
+
+
+def gets_in_order(h: ApplyHarness, *responses: dict[str, Any]) -> None:
+    """The next Gets, of mappings whose looks fall due together: one poll asks them in UUID
+    order."""
+    for response in sorted(responses, key=lambda r: r["UUID"]):
+        h.get(response)
+
+
+def sweep(h: ApplyHarness, *items: dict[str, Any]) -> None:
+    """The next ListEventSourceMappings (a sweep: one page, unfiltered) lists `items`."""
+    h.ok("list_event_source_mappings", {"EventSourceMappings": list(items)}, MaxItems=100)
+
+
+def mutating(h: ApplyHarness) -> list[tuple[str, str]]:
+    """The calls that change something, in order, each with the UUID or source it concerns."""
+    return [
+        (op.removesuffix("EventSourceMapping"), p.get("UUID") or p.get("EventSourceArn"))
+        for op, p in h.calls
+        if op.startswith(("Create", "Update", "Delete"))
+    ]
 
 
 def statuses(result: ApplyResult) -> list[str]:
@@ -171,6 +207,8 @@ def test_create_disabled_settles_as_disabled(h: ApplyHarness) -> None:
 
 
 def test_create_waits_for_deleting_mapping_of_same_identity_first(h: ApplyHarness) -> None:
+    """A mapping still Deleting at plan time is looked at once apply starts (no call of this
+    apply said anything about it), and the create goes only once it is gone."""
     change = create(wait_gone=[U("old-1")])
     h.get(mapping(U("old-1"), "Deleting"))
     h.gone(U("old-1"))
@@ -190,6 +228,8 @@ def test_create_waits_for_deleting_mapping_of_same_identity_first(h: ApplyHarnes
         U("old-1"),
         U("new-1"),
     ]
+    # No sleep before the first look at old-1; ~1 s before the second, and before new-1's.
+    assert len(h.time.sleeps) == 2 and all(0.8 <= s <= 1.2 for s in h.time.sleeps)
 
 
 # -- update ---------------------------------------------------------------------------------------
@@ -227,11 +267,12 @@ def test_update_waits_until_settled(
     assert len(h.time.sleeps) == 2  # Update said it is in transition: no Get at once
 
 
-def test_update_in_use_waits_for_settle_then_retries(h: ApplyHarness) -> None:
+def test_update_in_use_is_sent_again_after_a_backoff(h: ApplyHarness) -> None:
+    """ResourceInUseException: the mapping is mid-transition. The same Update is sent again
+    after a backoff (its next answer is the look at its state: no Gets in between)."""
     change = update(U("u-1"), BatchSize=10)
     h.error("update_event_source_mapping", "ResourceInUseException", IN_USE_UPDATE)
-    h.get(mapping(U("u-1"), "Updating"))
-    h.get(mapping(U("u-1"), "Enabled"))
+    h.error("update_event_source_mapping", "ResourceInUseException", IN_USE_UPDATE)
     update_settles(h, U("u-1"), BatchSize=10)
 
     result = h.apply(change)
@@ -239,12 +280,30 @@ def test_update_in_use_waits_for_settle_then_retries(h: ApplyHarness) -> None:
     assert statuses(result) == ["done"], result.outcomes[0].message
     assert h.ops == [
         "UpdateEventSourceMapping",
-        "GetEventSourceMapping",
-        "GetEventSourceMapping",
+        "UpdateEventSourceMapping",
         "UpdateEventSourceMapping",
         "GetEventSourceMapping",
     ]
-    assert h.time.sleeps, "waited for the mapping to settle before retrying"
+    assert [p for op, p in h.calls if op == "UpdateEventSourceMapping"] == [
+        {"UUID": U("u-1"), "BatchSize": 10}
+    ] * 3
+    # Sent again after ~1 s, then ~2 s; the accepted Update's mapping is looked at after ~1 s.
+    first, second, look = h.time.sleeps
+    assert 0.8 <= first <= 1.2 and 1.6 <= second <= 2.4 and 0.8 <= look <= 1.2
+
+
+def test_update_in_use_beyond_its_budget_fails_with_aws_words(h: ApplyHarness) -> None:
+    # Sent at 0 s, ~1 s, ~3 s, ~7 s (all within the 10 s budget) and ~15 s: then it fails.
+    for _ in range(5):
+        h.error("update_event_source_mapping", "ResourceInUseException", IN_USE_UPDATE)
+
+    result = h.apply(update(U("u-1"), BatchSize=10), timeouts={"update": 10.0})
+
+    (outcome,) = result.outcomes
+    assert (outcome.status, outcome.step) == ("failed", "update")
+    assert IN_USE_UPDATE in outcome.message
+    assert h.ops == ["UpdateEventSourceMapping"] * 5
+    assert not result.ok
 
 
 # -- delete ---------------------------------------------------------------------------------------
@@ -266,40 +325,46 @@ def test_delete_waits_until_gone(h: ApplyHarness) -> None:
     ]
 
 
-def test_delete_then_get_not_found_at_once(h: ApplyHarness) -> None:
+def test_delete_is_first_looked_at_after_poll_start(h: ApplyHarness) -> None:
+    """Delete answered Deleting: no point asking at once; the first Get is ~poll_start later."""
     h.ok("delete_event_source_mapping", mapping(U("u-1"), "Deleting"), UUID=U("u-1"))
     h.gone(U("u-1"))
 
-    result = h.apply(delete(U("u-1")))
+    result = h.apply(delete(U("u-1")), poll_start=3.0)
 
     assert statuses(result) == ["done"]
     assert h.ops == ["DeleteEventSourceMapping", "GetEventSourceMapping"]
-    assert h.time.sleeps == []
+    (slept,) = h.time.sleeps
+    assert 3 * 0.8 <= slept <= 3 * 1.2
 
 
 def test_delete_of_already_gone_mapping_counts_as_done(h: ApplyHarness) -> None:
     h.error(
         "delete_event_source_mapping", "ResourceNotFoundException", NOT_FOUND, 404, UUID=U("u-1")
     )
-    h.gone(U("u-1"))
 
     result = h.apply(delete(U("u-1")))
 
     assert statuses(result) == ["done"]
     assert result.ok
+    assert h.ops == ["DeleteEventSourceMapping"]  # gone already: nothing to wait for
+    assert h.time.sleeps == []
 
 
-def test_delete_in_use_waits_then_retries(h: ApplyHarness) -> None:
-    h.error("delete_event_source_mapping", "ResourceInUseException", IN_USE_DELETE)
-    h.get(mapping(U("u-1"), "Updating"))
-    h.get(mapping(U("u-1"), "Enabled"))
+def test_delete_in_use_is_sent_again_after_a_backoff(h: ApplyHarness) -> None:
+    h.error("delete_event_source_mapping", "ResourceInUseException", IN_USE_DELETE, UUID=U("u-1"))
     h.ok("delete_event_source_mapping", mapping(U("u-1"), "Deleting"), UUID=U("u-1"))
     h.gone(U("u-1"))
 
     result = h.apply(delete(U("u-1")))
 
     assert statuses(result) == ["done"], result.outcomes[0].message
-    assert h.ops.count("DeleteEventSourceMapping") == 2
+    assert h.ops == [
+        "DeleteEventSourceMapping",
+        "DeleteEventSourceMapping",
+        "GetEventSourceMapping",
+    ]
+    assert 0.8 <= h.time.sleeps[0] <= 1.2  # a backoff before sending it again
 
 
 # -- replace and ordering -------------------------------------------------------------------------
@@ -336,34 +401,129 @@ def test_replace_deletes_waits_gone_then_creates(h: ApplyHarness) -> None:
     ]
 
 
-def test_plan_order_deletes_then_updates_then_creates(h: ApplyHarness) -> None:
-    # The plan lists them in the "wrong" order on purpose: apply owns the ordering.
+@pytest.mark.usefixtures("steady")
+def test_deletes_go_first_then_updates_and_creates_all_at_once(h: ApplyHarness) -> None:
+    """SPEC: deletes (and replaces' deletes) first, all at once, each waited until gone; then
+    every update and create at once. No phase waits for a group to settle: the creates go out
+    before the update has settled."""
     c_create = create(QUEUE2)
     c_update = update(U("u-upd"), BatchSize=10)
     c_replace = replace(U("u-rep"))
     c_delete = delete(U("u-del"))
 
     h.ok("delete_event_source_mapping", mapping(U("u-rep"), "Deleting", STREAM), UUID=U("u-rep"))
-    h.gone(U("u-rep"))
     h.ok("delete_event_source_mapping", mapping(U("u-del"), "Deleting"), UUID=U("u-del"))
-    h.gone(U("u-del"))
-    update_settles(h, U("u-upd"), BatchSize=10)
-    create_settles(h, c_create, U("new-c"))
-    create_settles(h, c_replace, U("new-r"))
+    for uuid in sorted([U("u-rep"), U("u-del")]):  # due together: one poll, in UUID order
+        h.gone(uuid)
+    h.ok(
+        "update_event_source_mapping",
+        mapping(U("u-upd"), "Updating"),
+        UUID=U("u-upd"),
+        BatchSize=10,
+    )
+    h.ok("create_event_source_mapping", mapping(U("new-c"), "Creating", QUEUE2))
+    h.ok("create_event_source_mapping", mapping(U("new-r"), "Creating", STREAM))
+    gets_in_order(
+        h,
+        mapping(U("u-upd"), "Enabled"),
+        mapping(U("new-c"), "Enabled", QUEUE2),
+        mapping(U("new-r"), "Enabled", STREAM),
+    )
 
+    # The plan lists them in the "wrong" order on purpose: apply owns the ordering.
     result = h.apply(c_create, c_update, c_replace, c_delete)
 
     assert statuses(result) == ["done"] * 4
-    mutating = [
-        (op, p.get("UUID") or p.get("EventSourceArn")) for op, p in h.calls if "Get" not in op
+    assert h.ops == [
+        "DeleteEventSourceMapping",
+        "DeleteEventSourceMapping",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+        "UpdateEventSourceMapping",
+        "CreateEventSourceMapping",
+        "CreateEventSourceMapping",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
     ]
-    assert mutating == [
-        ("DeleteEventSourceMapping", U("u-rep")),
-        ("DeleteEventSourceMapping", U("u-del")),
-        ("UpdateEventSourceMapping", U("u-upd")),
-        ("CreateEventSourceMapping", QUEUE2),
-        ("CreateEventSourceMapping", STREAM),
+    assert mutating(h) == [
+        ("Delete", U("u-rep")),
+        ("Delete", U("u-del")),
+        ("Update", U("u-upd")),
+        ("Create", QUEUE2),
+        ("Create", STREAM),
     ]
+
+
+@pytest.mark.parametrize("deleted_source", [QUEUE2, QUEUE], ids=["same source", "another"])
+@pytest.mark.parametrize("later", ["create", "update"])
+def test_an_update_or_create_waits_until_every_delete_is_gone(
+    h: ApplyHarness, later: str, deleted_source: str
+) -> None:
+    """A mapping being deleted holds its (function, source) until it is gone, so a create of
+    that identity must wait; SPEC goes further: every update and create waits for every
+    delete."""
+    change = create(QUEUE2) if later == "create" else update(U("u-1"), QUEUE2, BatchSize=10)
+    h.ok(
+        "delete_event_source_mapping",
+        mapping(U("old"), "Deleting", deleted_source),
+        UUID=U("old"),
+    )
+    h.get(mapping(U("old"), "Deleting", deleted_source))
+    h.gone(U("old"))
+    if later == "create":
+        create_settles(h, change, U("new-1"))
+    else:
+        update_settles(h, U("u-1"), BatchSize=10)
+
+    result = h.apply(change, delete(U("old"), deleted_source))
+
+    assert statuses(result) == ["done", "done"]
+    assert h.ops == [
+        "DeleteEventSourceMapping",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+        f"{later.capitalize()}EventSourceMapping",
+        "GetEventSourceMapping",
+    ]
+
+
+@pytest.mark.usefixtures("steady")
+def test_a_sweep_ends_only_the_waits_it_can_vouch_for(h: ApplyHarness) -> None:
+    """A List may lag behind Get. A mapping it does not list yet after a Create, or lists
+    settled with no later LastModified than the Update's answer (which may be its state
+    before the Update), is asked by Get."""
+    listed, unlisted = create(QUEUE), create(QUEUE2)
+    moved, unmoved = update(U("u-moved"), BatchSize=10), update(U("u-same"), BatchSize=10)
+    for uuid in (U("u-moved"), U("u-same")):
+        h.ok("update_event_source_mapping", mapping(uuid, "Updating"), UUID=uuid, BatchSize=10)
+    h.ok("create_event_source_mapping", mapping(U("new-a"), "Creating"), **listed.create_request)
+    h.ok(
+        "create_event_source_mapping",
+        mapping(U("new-b"), "Creating", QUEUE2),
+        **unlisted.create_request,
+    )
+    later = LAST_MODIFIED + timedelta(seconds=5)
+    sweep(
+        h,
+        mapping(U("new-a"), "Enabled"),
+        mapping(U("u-moved"), "Enabled", BatchSize=10, LastModified=later),
+        mapping(U("u-same"), "Enabled", BatchSize=10),  # LastModified as the Update answered
+    )
+    gets_in_order(h, mapping(U("new-b"), "Enabled", QUEUE2), mapping(U("u-same"), "Enabled"))
+
+    result = h.apply(listed, unlisted, moved, unmoved)
+
+    assert statuses(result) == ["done"] * 4
+    assert h.ops[4:] == [
+        "ListEventSourceMappings",
+        "GetEventSourceMapping",
+        "GetEventSourceMapping",
+    ]
+    assert {p["UUID"] for op, p in h.calls if op == "GetEventSourceMapping"} == {
+        U("new-b"),
+        U("u-same"),
+    }
 
 
 def test_replace_whose_delete_fails_never_creates(h: ApplyHarness) -> None:
@@ -386,9 +546,8 @@ def test_replace_whose_delete_fails_never_creates(h: ApplyHarness) -> None:
 
 
 def test_replace_whose_delete_never_finishes_never_creates(h: ApplyHarness) -> None:
-    h.time.jump = 400.0  # past the 5-minute delete budget after one sleep
+    h.time.jump = 200.0  # a look at 200 s; at 400 s the 5-minute delete budget is spent
     h.ok("delete_event_source_mapping", mapping(U("u-rep"), "Deleting", STREAM), UUID=U("u-rep"))
-    h.get(mapping(U("u-rep"), "Deleting"))
     h.get(mapping(U("u-rep"), "Deleting"))
 
     result = h.apply(replace(U("u-rep")))
@@ -403,18 +562,25 @@ def test_replace_whose_delete_never_finishes_never_creates(h: ApplyHarness) -> N
 UNSUPPORTED = "Unsupported ParallelizationFactor parameter for given event source mapping type."
 
 
+@pytest.mark.usefixtures("steady")
 def test_failed_create_does_not_stop_independent_changes(h: ApplyHarness) -> None:
     bad = create(QUEUE, ParallelizationFactor=2)
     good = create(QUEUE2)
     upd = update(U("u-upd"), BatchSize=10)
-    update_settles(h, U("u-upd"), BatchSize=10)
+    h.ok(
+        "update_event_source_mapping",
+        mapping(U("u-upd"), "Updating"),
+        UUID=U("u-upd"),
+        BatchSize=10,
+    )
     h.error(
         "create_event_source_mapping",
         "InvalidParameterValueException",
         UNSUPPORTED,
         **bad.create_request,
     )
-    create_settles(h, good, U("new-2"))
+    h.ok("create_event_source_mapping", mapping(U("new-2"), "Creating", QUEUE2))
+    gets_in_order(h, mapping(U("u-upd"), "Enabled"), mapping(U("new-2"), "Enabled", QUEUE2))
 
     result = h.apply(bad, good, upd)
 
@@ -445,7 +611,7 @@ def test_failed_update_does_not_stop_a_later_create(h: ApplyHarness) -> None:
 
 
 def test_create_wait_times_out(h: ApplyHarness) -> None:
-    h.time.jump = 700.0  # one sleep and the 10-minute budget is gone
+    h.time.jump = 300.0  # a look at 300 s; at 600 s the 10-minute budget is spent
     change = create()
     h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"))
     h.get(mapping(U("new-1"), "Creating"))
@@ -470,43 +636,50 @@ def test_create_wait_times_out(h: ApplyHarness) -> None:
 def test_update_wait_times_out_with_custom_budget(h: ApplyHarness) -> None:
     h.time.jump = 30.0
     h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
-    for _ in range(2):  # after 30 s and 60 s: the budget is spent
-        h.get(mapping(U("u-1"), "Updating"))
+    h.get(mapping(U("u-1"), "Updating"))  # a look at 30 s; at 60 s the budget is spent
 
     result = h.apply(update(U("u-1"), BatchSize=10), timeouts={"update": 60.0})
 
     assert statuses(result) == ["done"] and result.outcomes[0].settling
-    assert "60 s" in result.outcomes[0].message
+    assert result.outcomes[0].message == (
+        f"AWS accepted the update of {U('u-1')}; it was still Updating, not settled after 60 s"
+    )
+    assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping"]
     assert not result.ok
 
 
 # -- interrupts -----------------------------------------------------------------------------------
 
 
-def test_stop_requested_between_changes_skips_the_rest(h: ApplyHarness) -> None:
+def test_a_stop_sends_nothing_more(h: ApplyHarness) -> None:
+    """The first Ctrl-C right after the first call's answer: the ready calls not yet sent
+    stay unsent, and the accepted one is counted, as still settling."""
     applier = h.applier()
 
-    def stop_after_get(**_: Any) -> None:
+    def stop_after_update(**_: Any) -> None:
         applier.stop_requested = True  # as the first Ctrl-C does
 
-    h.client.meta.events.register("after-call.lambda.GetEventSourceMapping", stop_after_get)
+    h.client.meta.events.register("after-call.lambda.UpdateEventSourceMapping", stop_after_update)
     first, second, third = (
         update(U("u-1"), BatchSize=10),
         update(U("u-2"), BatchSize=10),
         create(QUEUE2),
     )
-    update_settles(h, U("u-1"), BatchSize=10)
+    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
 
     result = applier.apply(Plan(changes=[first, second, third]))
 
     assert result.interrupted
     assert not result.ok
     assert statuses(result) == ["done", "skipped", "skipped"]
-    assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping"]
-    assert all("interrupt" in o.message for o in result.by_status("skipped"))
+    assert result.outcomes[0].settling
+    assert h.ops == ["UpdateEventSourceMapping"]
+    assert [o.message for o in result.by_status("skipped")] == ["interrupted before it started"] * 2
 
 
 def test_stop_while_waiting_abandons_the_wait(h: ApplyHarness) -> None:
+    """A stop while mappings wait: no more looks, and a create still waiting for a mapping to
+    be gone never starts."""
     applier = h.applier()
 
     def stop(**_: Any) -> None:
@@ -514,15 +687,17 @@ def test_stop_while_waiting_abandons_the_wait(h: ApplyHarness) -> None:
 
     h.client.meta.events.register("after-call.lambda.GetEventSourceMapping", stop)
     h.ok("create_event_source_mapping", mapping(U("new-1"), "Creating"))
-    h.get(mapping(U("new-1"), "Creating"))
+    h.get(mapping(U("old-2"), "Deleting", QUEUE2))
 
-    result = applier.apply(Plan(changes=[create(), create(QUEUE2)]))
+    result = applier.apply(Plan(changes=[create(), create(QUEUE2, wait_gone=[U("old-2")])]))
 
     assert result.interrupted
     # The first create was accepted (done, still settling); the second never started.
     assert statuses(result) == ["done", "skipped"]
     assert result.outcomes[0].settling and result.outcomes[0].created_uuid == U("new-1")
+    assert result.outcomes[1].message == "interrupted before it started"
     assert h.ops == ["CreateEventSourceMapping", "GetEventSourceMapping"]
+    assert h.calls[1][1] == {"UUID": U("old-2")}
 
 
 # -- tags -----------------------------------------------------------------------------------------
@@ -560,6 +735,7 @@ def test_settings_and_tags_update_together(h: ApplyHarness) -> None:
     assert h.ops == ["UpdateEventSourceMapping", "GetEventSourceMapping", "UntagResource"]
 
 
+@pytest.mark.usefixtures("steady")
 def test_plan_from_diff_applies_exactly_its_requests(h: ApplyHarness) -> None:
     """diff → apply: what the plan shows is what is sent (update, tags, create)."""
     desired = [
@@ -585,9 +761,7 @@ def test_plan_from_diff_applies_exactly_its_requests(h: ApplyHarness) -> None:
     plan = diff([ManagedFunction("orders-handler", FN, desired)], [live])
     assert [c.action for c in plan.changes] == ["update", "create"]
 
-    update_settles(h, U("u-1"), BatchSize=10)
-    h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders"})
-    h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
+    h.ok("update_event_source_mapping", mapping(U("u-1"), "Updating"), UUID=U("u-1"), BatchSize=10)
     h.ok(
         "create_event_source_mapping",
         mapping(U("new-2"), "Creating", QUEUE2),
@@ -595,7 +769,10 @@ def test_plan_from_diff_applies_exactly_its_requests(h: ApplyHarness) -> None:
         EventSourceArn=QUEUE2,
         BatchSize=5,
     )
-    h.get(mapping(U("new-2"), "Enabled"))
+    gets_in_order(h, mapping(U("u-1"), "Enabled"), mapping(U("new-2"), "Enabled", QUEUE2))
+    # The tags once the update settled.
+    h.ok("tag_resource", {}, Resource=esm_arn(U("u-1")), Tags={"team": "orders"})
+    h.ok("untag_resource", {}, Resource=esm_arn(U("u-1")), TagKeys=["old"])
 
     result = h.applier().apply(plan)
 

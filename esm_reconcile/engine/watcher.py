@@ -47,6 +47,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import rules
+from ..errors import EsmError
 from .protocol import Failure, MappingApi, classify
 
 SWEEP_MIN_WAITS = 4  # below this, Gets are as cheap and fresher
@@ -225,7 +226,7 @@ class Watcher:
                     for item in page.get("EventSourceMappings", []):
                         if isinstance(item, dict) and isinstance(item.get("UUID"), str):
                             listed[item["UUID"]] = item
-            except (ClientError, BotoCoreError):
+            except (ClientError, BotoCoreError, EsmError):  # EsmError: paging gone wrong
                 return poll  # nothing learned: the waits look again later
             poll.listed = listed
         return poll
