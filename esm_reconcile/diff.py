@@ -3,6 +3,12 @@
 Identity is (function ARN, source); a function named in the spec is managed exclusively, so its
 live mappings that the spec does not list are deleted. Both sides are compared in the form that
 normalize.comparable gives them, so an omitted field means the kind's AWS default.
+
+Kafka consumer groups: a spec that omits `consumer_group_id` accepts whatever group AWS chose
+(the mapping's own UUID) or a replace carried over (rules.is_default_consumer_group). A replace
+of a Kafka mapping creates the new mapping in the old one's group when the spec names none, so
+the group's committed offsets resume instead of the read position being lost (AWS ignores
+StartingPosition for a group that has committed offsets); the change's warning says which.
 """
 
 from __future__ import annotations
@@ -55,8 +61,12 @@ def diff(functions: list[ManagedFunction], live: list[LiveMapping]) -> Plan:
             change = compare(function, desired, matches[0])
             if change is not None:
                 changes.append(change)
-            # AWS refuses duplicates, but a fake or a race can leave extras: keep one.
-            changes.extend(delete_change(function.label, m) for m in matches[1:])
+            # AWS refuses duplicates, but a fake or a race can leave extras: keep one. They
+            # are this spec entry's mappings too, so its prevent_destroy covers them.
+            changes.extend(
+                delete_change(function.label, m, prevent_destroy=desired.prevent_destroy)
+                for m in matches[1:]
+            )
         for leftovers in live_by_source.values():
             changes.extend(delete_change(function.label, m) for m in leftovers)
 
@@ -77,7 +87,6 @@ def _user_settings(desired: DesiredMapping) -> dict[str, Any]:
 
 def create_change(function: ManagedFunction, desired: DesiredMapping) -> Change:
     settings = _user_settings(desired)
-    request = {"FunctionName": function.arn, **to_request(settings)}
     shown = {k: v for k, v in settings.items() if k not in rules.IDENTITY_FIELDS}
     return Change(
         action="create",
@@ -87,11 +96,18 @@ def create_change(function: ManagedFunction, desired: DesiredMapping) -> Change:
         uuid=None,
         kind=desired.kind.value,
         fields=[FieldChange(k, None, v) for k, v in sorted(flatten(prune(shown)).items())],
-        create_request=request,
+        create_request=_create_request(function, settings),
+        prevent_destroy=desired.prevent_destroy,
     )
 
 
-def delete_change(function_label: str, live: LiveMapping) -> Change:
+def _create_request(function: ManagedFunction, settings: dict[str, Any]) -> dict[str, Any]:
+    return {"FunctionName": function.arn, **to_request(settings)}
+
+
+def delete_change(function_label: str, live: LiveMapping, prevent_destroy: bool = False) -> Change:
+    """A delete, showing the settings it throws away (SPEC: "A delete shows the settings it
+    removes") as fields going from their live value to nothing."""
     return Change(
         action="delete",
         address=address(function_label, live.source),
@@ -99,7 +115,24 @@ def delete_change(function_label: str, live: LiveMapping) -> Change:
         event_source=live.source,
         uuid=live.uuid,
         kind=live.kind.value if live.kind else "",
+        fields=_removed_fields(live),
+        prevent_destroy=prevent_destroy,
     )
+
+
+def _removed_fields(live: LiveMapping) -> list[FieldChange]:
+    settings = {}
+    for key, value in live.settings.items():
+        if key in rules.IDENTITY_FIELDS or key == "tags":
+            continue
+        canonical = canonical_value(key, value)
+        if canonical is not None:
+            settings[key] = canonical
+    values = flatten(prune(settings))
+    if live.state != "Updating":  # Updating: either
+        values["enabled"] = live.state in rules.ENABLED_STATES
+    values.update({f"tags.{k}": v for k, v in (live.tags or {}).items()})
+    return [FieldChange(k, v, None) for k, v in sorted(values.items())]
 
 
 def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMapping) -> Change | None:
@@ -132,9 +165,10 @@ def compare(function: ManagedFunction, desired: DesiredMapping, live: LiveMappin
         uuid=live.uuid,
         kind=kind.value,
         fields=fields,
+        prevent_destroy=desired.prevent_destroy,
     )
     if any(f.forces_replacement for f in fields):
-        return _as_replace(base, function, desired, want)
+        return _as_replace(base, function, desired, want, have)
     base.update_request = _update_request(live.uuid, fields, want)
     base.tag_changes = tag_changes
     return base
@@ -158,8 +192,10 @@ def _compared_settings(
         have["starting_position_timestamp"] = want.get("starting_position_timestamp")
 
     for path in rules.CONSUMER_GROUP_PATHS:
-        if path not in want and have.get(path) == live.uuid:
-            want[path] = have[path]  # omitted: AWS made the group the mapping's UUID
+        if path not in want and rules.is_default_consumer_group(have.get(path), live.uuid):
+            # Omitted: AWS made the group the mapping's UUID, or a replace kept the UUID of
+            # the mapping it replaced.
+            want[path] = have[path]
 
     for ignored in desired.ignore_changes:
         for key in [
@@ -173,17 +209,58 @@ def _compared_settings(
 
 
 def _as_replace(
-    change: Change, function: ManagedFunction, desired: DesiredMapping, want: dict[str, Any]
+    change: Change,
+    function: ManagedFunction,
+    desired: DesiredMapping,
+    want: dict[str, Any],
+    have: dict[str, Any],
 ) -> Change:
-    """`change` made a replace: delete the live mapping, then create the desired one."""
+    """`change` made a replace: delete the live mapping, then create the desired one (in the
+    old one's Kafka consumer group, when the spec names no group)."""
     change.action = "replace"
-    change.create_request = create_change(function, desired).create_request
-    if desired.kind in rules.POSITIONAL_KINDS:
+    settings = _user_settings(desired)
+    kept_group = None
+    group_path = rules.CONSUMER_GROUP_PATH.get(desired.kind)
+    if group_path is not None:
+        config, member = group_path.split(".")
+        if (settings.get(config) or {}).get(member) is None and want.get(group_path) is not None:
+            # want holds the live group here only when the spec accepts it (see
+            # _compared_settings): AWS's default, a carried-over one, or an ignored change.
+            settings[config] = {**(settings.get(config) or {}), member: want[group_path]}
+        group = (settings.get(config) or {}).get(member)
+        if group is not None and group == have.get(group_path):
+            kept_group = group
+    change.create_request = _create_request(function, settings)
+    if kept_group is not None:
+        change.warnings.append(_group_kept_warning(kept_group, change.fields))
+    elif desired.kind in rules.POSITIONAL_KINDS:
         change.warnings.append(
-            "replacing this mapping discards its read position: the new mapping starts at "
+            f"{READ_POSITION_LOST}: the new mapping starts at "
             f"{want.get('starting_position') or 'its starting position'}"
         )
     return change
+
+
+# How a replace's warning begins when the read position is lost (renderers may look for it).
+READ_POSITION_LOST = "replacing this mapping discards its read position"
+
+
+def loses_read_position(change: Change) -> bool:
+    """Whether carrying out `change` throws a stream, Kafka or DocumentDB read position away."""
+    return any(w.startswith(READ_POSITION_LOST) for w in change.warnings)
+
+
+def _group_kept_warning(group: str, fields: list[FieldChange]) -> str:
+    warning = (
+        f"the new mapping joins the replaced mapping's Kafka consumer group {group} and resumes "
+        "from its committed offsets (AWS uses starting_position only for a group without any)"
+    )
+    if any(f.name.startswith("starting_position") for f in fields):
+        warning += (
+            "; to start from the new starting_position instead, set consumer_group_id to a "
+            "new group"
+        )
+    return warning
 
 
 def _update_request(

@@ -1,6 +1,7 @@
 """The settings of one mapping as pydantic models: MappingSettings (every
 CreateEventSourceMapping parameter but FunctionName), the nested configurations it holds, and
-MappingSpec (a mapping as written under a function, with `ignore_changes`)."""
+MappingSpec (a mapping as written under a function, with `ignore_changes` and
+`prevent_destroy`)."""
 
 from __future__ import annotations
 
@@ -320,3 +321,15 @@ class MappingSpec(MappingSettings):
         None,
         description="Fields (snake_case, dotted for nested) that the diff leaves alone.",
     )
+    prevent_destroy: bool = Field(
+        False,
+        description="When true, any plan that would delete or replace this mapping fails (a "
+        "replace throws its read position away). Removing the mapping from the spec removes "
+        "the guard with it, as in Terraform.",
+    )
+
+
+# The keys of the tool's own in a mapping: not settings of the mapping, never sent to AWS.
+TOOL_KEYS: tuple[str, ...] = tuple(
+    name for name in MappingSpec.model_fields if name not in MappingSettings.model_fields
+)

@@ -151,6 +151,8 @@ class DesiredMapping:
     line: int
     index: int = 0
     key_lines: dict[str, int] = field(default_factory=dict)  # dotted spec path -> line
+    # `prevent_destroy: true`: a plan that deletes or replaces this mapping fails (guards.py).
+    prevent_destroy: bool = False
 
     @property
     def source(self) -> str:

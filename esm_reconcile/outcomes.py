@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .plan import Change
-from .render import terminal_safe
+from .plan import FORMAT_VERSION, Change, Plan
+from .render import json_text, terminal_safe
 
 
 @dataclass
@@ -94,6 +94,31 @@ class ApplyResult:
             "skipped": len(self.by_status("skipped")),
             "settling": len(self.settling),
         }
+
+
+def apply_document(plan: Plan, result: ApplyResult) -> dict[str, Any]:
+    """What `esm apply --format json` prints: the plan shown (SPEC plan object), what became of
+    each change, and the counts. Each outcome also names its region and account (addresses of
+    several regions can coincide)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "plan": plan.to_json(),
+        "outcomes": [
+            {
+                **outcome.to_json(),
+                "region": outcome.change.region or plan.region,
+                "account": outcome.change.account or plan.account,
+            }
+            for outcome in result.outcomes
+        ],
+        "summary": result.summary(),
+    }
+
+
+def apply_json(plan: Plan, result: ApplyResult) -> str:
+    """`apply_document` as the one JSON document stdout gets (text as written, terminal-unsafe
+    characters escaped, as the plan JSON is)."""
+    return json_text(apply_document(plan, result))
 
 
 def report_lines(result: ApplyResult) -> list[str]:

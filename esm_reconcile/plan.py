@@ -34,9 +34,24 @@ class Change:
     warnings: list[str] = field(default_factory=list)
     # Mappings still Deleting that hold this identity: a create must wait until they are gone.
     wait_gone: list[str] = field(default_factory=list)
+    # The spec entry of this mapping says `prevent_destroy: true`: a plan that deletes or
+    # replaces it must fail (guards.destroy_guard_errors). Internal, like the requests.
+    prevent_destroy: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        """The SPEC's per-change JSON shape (requests stay internal)."""
+    @property
+    def region(self) -> str | None:
+        """The region the change is made in: its function's (a mapping lives in its function's
+        region and account). Derived, not stored, so merged plans and saved plans keep it."""
+        return _function_arn_part(self.function_arn, 3)
+
+    @property
+    def account(self) -> str | None:
+        """The account the change is made in: its function's."""
+        return _function_arn_part(self.function_arn, 4)
+
+    def to_json(self, region: str | None = None, account: str | None = None) -> dict[str, Any]:
+        """The SPEC's per-change JSON shape (requests stay internal). `region` and `account`
+        stand in when the function ARN does not name them (the plan's own scope)."""
         return {
             "action": self.action,
             "address": self.address,
@@ -44,7 +59,18 @@ class Change:
             "event_source": self.event_source,
             "uuid": self.uuid,
             "fields": [asdict(f) for f in self.fields],
+            "region": self.region or region,
+            "account": self.account or account,
         }
+
+
+def _function_arn_part(function_arn: str, index: int) -> str | None:
+    """Part `index` of `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`, or
+    None when the ARN is not a function ARN or the part is empty."""
+    parts = function_arn.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or parts[5] != "function":
+        return None
+    return parts[index] or None
 
 
 @dataclass
@@ -53,6 +79,30 @@ class Plan:
     region: str | None = None
     account: str | None = None
     warnings: list[str] = field(default_factory=list)
+    # (region, account) of every scope a merged plan covers, changes or not (merge_plans sets
+    # it); empty: this plan's own region and account, else its changes' (`scopes_covered`).
+    scopes: list[tuple[str | None, str | None]] = field(default_factory=list)
+
+    def scopes_covered(self) -> list[tuple[str | None, str | None]]:
+        """The (region, account) pairs this plan is for, in order, each once: `scopes` when
+        set (a merged plan), else the plan's own, else those its changes name."""
+        if self.scopes:
+            found = list(self.scopes)
+        elif self.region or self.account:
+            found = [(self.region, self.account)]
+        else:
+            found = [(c.region, c.account) for c in self.changes if c.region or c.account]
+        return list(dict.fromkeys(found))
+
+    def all_warnings(self) -> list[str]:
+        """The plan's warnings (targeting, unhealthy mappings...), then each change's (read
+        positions lost...) named by its address, and by its region when the plan has several."""
+        several = len(self.scopes_covered()) > 1
+        out = list(self.warnings)
+        for change in self.changes:
+            where = f"{change.region}: " if several and change.region else ""
+            out += [f"{where}{change.address}: {warning}" for warning in change.warnings]
+        return out
 
     def summary(self) -> dict[str, int]:
         counts = dict.fromkeys(ACTIONS, 0)
@@ -65,8 +115,11 @@ class Plan:
         return bool(self.changes)
 
     def to_json(self) -> dict[str, Any]:
+        """The SPEC's plan object, `warnings` always there (an empty list when there are none),
+        so that a reader need not test for the key."""
         return {
             "format_version": FORMAT_VERSION,
-            "changes": [c.to_json() for c in self.changes],
+            "changes": [c.to_json(self.region, self.account) for c in self.changes],
             "summary": self.summary(),
+            "warnings": self.all_warnings(),
         }

@@ -16,6 +16,8 @@ VERBS = {
     "delete": "will be deleted",
 }
 COLORS = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
+# After a replace's uuid: the delete half throws this mapping (and its UUID) away.
+REPLACED_UUID = " (deleted first; the new mapping gets a new uuid)"
 
 # Values come from spec files anyone can propose and from live mappings anyone with access can
 # edit, so they are shown as written (non-ASCII included) except for characters that would act
@@ -68,10 +70,33 @@ def summary_line(plan: Plan) -> str:
     )
 
 
+def scope_text(region: str | None, account: str | None) -> str:
+    """`region us-east-1, account 123456789012`, leaving out what is not known."""
+    parts = [f"region {region}" if region else "", f"account {account}" if account else ""]
+    return ", ".join(p for p in parts if p)
+
+
+def scope_line(plan: Plan) -> str:
+    """The header naming the region(s) and account(s) a plan is for; "" when none is known."""
+    scopes = [scope_text(r, a) for r, a in plan.scopes_covered()]
+    scopes = [s for s in scopes if s]
+    if not scopes:
+        return ""
+    if len(scopes) == 1:
+        return terminal_safe(scopes[0][0].upper() + scopes[0][1:])
+    return terminal_safe(f"{len(scopes)} regions/accounts: " + "; ".join(scopes))
+
+
+def _several_scopes(plan: Plan) -> bool:
+    return len(plan.scopes_covered()) > 1
+
+
 def _field_line(change: Change, f: FieldChange) -> str:
     name = terminal_safe(f.name)  # tag keys are data
     if change.action == "create":
         line = f"{name} = {value_text(f.after)}"
+    elif change.action == "delete":
+        line = f"{name} = {value_text(f.before)}"  # what the delete throws away
     else:
         line = f"{name}: {value_text(f.before)} -> {value_text(f.after)}"
     if f.forces_replacement:
@@ -86,11 +111,19 @@ def render_text(plan: Plan, color: bool = False) -> str:
         return click.style(text, fg=COLORS[action], bold=bold) if color else text
 
     blocks: list[str] = []
+    header = scope_line(plan)
+    if header:
+        blocks.append(header)
+    several = _several_scopes(plan)
     for change in plan.changes:
         head = f"{SYMBOLS[change.action]} {terminal_safe(change.address)} {VERBS[change.action]}"
         lines = [paint(head, change.action, bold=True)]
+        if several:
+            where = scope_text(change.region, change.account) or "(region not known)"
+            lines.append(f"    in: {terminal_safe(where)}")
         if change.uuid:
-            lines.append(f"    uuid: {terminal_safe(change.uuid)}")
+            note = REPLACED_UUID if change.action == "replace" else ""
+            lines.append(f"    uuid: {terminal_safe(change.uuid)}{note}")
         for f in change.fields:
             lines.append("    " + _field_line(change, f))
         for warning in change.warnings:
@@ -141,8 +174,20 @@ def markdown_text(text: str) -> str:
     return escaped.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _markdown_scope(region: str | None, account: str | None) -> str:
+    parts = [f"region {code_span(terminal_safe(region))}" if region else ""]
+    parts.append(f"account {code_span(terminal_safe(account))}" if account else "")
+    return ", ".join(p for p in parts if p)
+
+
 def render_markdown(plan: Plan) -> str:
     out = [f"**{summary_line(plan)}**", ""]
+    scopes = [s for s in (_markdown_scope(r, a) for r, a in plan.scopes_covered()) if s]
+    if len(scopes) == 1:
+        out += [scopes[0][0].upper() + scopes[0][1:], ""]
+    elif scopes:
+        out += [f"{len(scopes)} regions/accounts: " + "; ".join(scopes), ""]
+    several = len(scopes) > 1
     for warning in plan.warnings:
         out += [f"> {markdown_text(warning)}", ""]
     replaces = [c for c in plan.changes if c.action == "replace"]
@@ -158,6 +203,13 @@ def render_markdown(plan: Plan) -> str:
             out.append("")
         address = code_span(terminal_safe(change.address))
         out.append(f"#### {code_span(SYMBOLS[change.action])} {change.action}: {address}")
+        about = [_markdown_scope(change.region, change.account)] if several else []
+        if change.uuid:
+            about.append(f"uuid {code_span(terminal_safe(change.uuid))}")
+        if change.action == "replace":
+            about.append(REPLACED_UUID.strip(" ()"))
+        if about:
+            out += ["", "; ".join(a for a in about if a)]
         if change.fields:
             out.append("")
             out.append("| field | before | after |")
@@ -165,7 +217,7 @@ def render_markdown(plan: Plan) -> str:
             for f in change.fields:
                 note = " (forces replacement)" if f.forces_replacement else ""
                 before = "" if change.action == "create" else _table_cell(value_text(f.before))
-                after = _table_cell(value_text(f.after))
+                after = "" if change.action == "delete" else _table_cell(value_text(f.after))
                 out.append(f"| {_table_cell(f.name)}{note} | {before} | {after} |")
         for warning in change.warnings:
             out.append(f"\n> {markdown_text(warning)}")

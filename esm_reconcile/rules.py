@@ -6,6 +6,7 @@ Field names are the spec's snake_case names. Nothing here talks to AWS.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Any
 
@@ -227,10 +228,25 @@ REPLACEMENT_FIELDS = frozenset(
 )
 
 # Kafka consumer groups default to the mapping's own UUID (reference A.4).
-CONSUMER_GROUP_PATHS = (
-    "amazon_managed_kafka_event_source_config.consumer_group_id",
-    "self_managed_kafka_event_source_config.consumer_group_id",
-)
+CONSUMER_GROUP_PATH: dict[Kind, str] = {
+    Kind.MSK: "amazon_managed_kafka_event_source_config.consumer_group_id",
+    Kind.SELF_MANAGED_KAFKA: "self_managed_kafka_event_source_config.consumer_group_id",
+}
+CONSUMER_GROUP_PATHS = tuple(CONSUMER_GROUP_PATH.values())
+
+# The shape of a mapping UUID, as AWS makes them (8-4-4-4-12 hex digits).
+_UUID = re.compile(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}")
+
+
+def is_default_consumer_group(group: Any, mapping_uuid: str) -> bool:
+    """Whether a live consumer group id is one a spec that omits `consumer_group_id` accepts:
+    AWS's default, the mapping's own UUID (reference A.4), or a UUID carried over from a
+    mapping this one replaced (the replace keeps the old mapping's group, so its committed
+    offsets resume: see diff). No state records which UUID was a former mapping's, so any
+    UUID-shaped id counts; a named group ("orders-consumers") the spec omits is drift."""
+    if not isinstance(group, str):
+        return False
+    return group == mapping_uuid or _UUID.fullmatch(group) is not None
 
 
 def forces_replacement_path(path: str) -> bool:

@@ -81,6 +81,7 @@ class SavedChange(_Strict):
     tag_changes: SavedTagChanges | None
     warnings: list[str]
     wait_gone: list[MappingUuid]
+    prevent_destroy: bool = False  # absent in plans saved before the key existed
 
     @field_validator("uuid")
     @classmethod

@@ -22,6 +22,7 @@ from .api_form import field_paths as field_paths
 from .api_form import from_api as from_api
 from .api_form import to_api as to_api
 from .filter_patterns import canonical_pattern as canonical_pattern
+from .mapping_settings import TOOL_KEYS as TOOL_KEYS
 from .mapping_settings import MappingSettings as MappingSettings
 from .mapping_settings import MappingSpec as MappingSpec
 from .spec_fields import ApiModel, matching_whole

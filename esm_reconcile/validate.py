@@ -24,7 +24,7 @@ from .errors import SpecError, SpecErrors, one_line
 from .loader import LoadedFile, Path_, dotted, gc_paused, load_file
 from .model import DesiredMapping, Spec, SpecFile, kind_of
 from .ownership import Claim, owner_conflicts
-from .spec import MappingSpec, SpecDocument, field_paths
+from .spec import TOOL_KEYS, MappingSpec, SpecDocument, field_paths
 
 __all__ = [
     "Spec",
@@ -192,7 +192,7 @@ def _shape_errors(loaded: LoadedFile, exc: ValidationError) -> list[SpecError]:
 def _shape_message(err: ErrorDetails, loc: Path_) -> str:
     """pydantic's message, in this tool's words where those say more."""
     if err["type"] == "extra_forbidden":
-        candidates = field_paths() + ["ignore_changes", *SpecDocument.model_fields]
+        candidates = field_paths() + [*TOOL_KEYS, *SpecDocument.model_fields]
         names = [c.rsplit(".", 1)[-1] for c in candidates]
         close = difflib.get_close_matches(str(loc[-1]), names, 1)
         return "unknown field" + (f" (did you mean {close[0]!r}?)" if close else "")
@@ -309,8 +309,9 @@ class _FileReader:
         return DesiredMapping(
             function=function,
             kind=kind_of(merged),  # type: ignore[arg-type]  # checked above
-            settings={k: v for k, v in merged.items() if k != "ignore_changes"},
+            settings={k: v for k, v in merged.items() if k not in TOOL_KEYS},
             ignore_changes=tuple(merged.get("ignore_changes") or ()),
+            prevent_destroy=bool(merged.get("prevent_destroy")),
             file=self.loaded.path,
             line=self.loaded.line_of(place.base),
             index=index,

@@ -119,7 +119,7 @@ def test_plan_formats_and_detailed_exitcode(moto_server, seed, write_spec):
     )
     assert result.code == 2, result.err
     plan = json.loads(result.out)
-    assert set(plan) == {"format_version", "changes", "summary"}
+    assert set(plan) == {"format_version", "changes", "summary", "warnings"}
     assert plan["format_version"] == "1"
     assert plan["summary"] == {"create": 1, "update": 1, "replace": 0, "delete": 0}
     for change in plan["changes"]:
@@ -130,7 +130,10 @@ def test_plan_formats_and_detailed_exitcode(moto_server, seed, write_spec):
             "event_source",
             "uuid",
             "fields",
+            "region",
+            "account",
         }
+        assert (change["region"], change["account"]) == (REGION, ACCOUNT)
         for field in change["fields"]:
             assert set(field) == {"name", "before", "after", "forces_replacement"}
     by_action = {c["action"]: c for c in plan["changes"]}
@@ -143,6 +146,8 @@ def test_plan_formats_and_detailed_exitcode(moto_server, seed, write_spec):
         "event_source": qa,
         "uuid": existing,
         "fields": [{"name": "batch_size", "before": 5, "after": 8, "forces_replacement": False}],
+        "region": REGION,
+        "account": ACCOUNT,
     }
     assert (create["uuid"], create["function_arn"], create["event_source"]) == (
         None,

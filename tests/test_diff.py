@@ -818,7 +818,16 @@ def test_summary_counts_and_change_order(tmp_path: Path) -> None:
     assert update["fields"] == [
         {"name": "batch_size", "before": 7, "after": 10, "forces_replacement": False}
     ]
-    assert set(update) == {"action", "address", "function_arn", "event_source", "uuid", "fields"}
+    assert set(update) == {
+        "action",
+        "address",
+        "function_arn",
+        "event_source",
+        "uuid",
+        "fields",
+        "region",
+        "account",
+    }
 
 
 def test_order_is_deletes_replaces_updates_creates_whatever_the_input_order(

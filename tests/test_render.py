@@ -52,11 +52,25 @@ def test_no_changes_line() -> None:
     assert summary_line(Plan()) == "No changes."
 
 
+CHANGE_KEYS = {
+    "action",
+    "address",
+    "function_arn",
+    "event_source",
+    "uuid",
+    "fields",
+    "region",
+    "account",
+}
+
+
 def test_json_shape_matches_spec() -> None:
     data = json.loads(render(sample_plan(), "json"))
-    assert set(data) == {"format_version", "changes", "summary"}
+    # The replace's read-position warning makes `warnings` appear.
+    assert set(data) == {"format_version", "changes", "summary", "warnings"}
     assert data["format_version"] == "1"
     assert data["summary"] == {"create": 1, "update": 1, "replace": 1, "delete": 1}
+    assert all(set(c) == CHANGE_KEYS for c in data["changes"])
     update = next(c for c in data["changes"] if c["action"] == "update")
     assert update == {
         "action": "update",
@@ -65,6 +79,8 @@ def test_json_shape_matches_spec() -> None:
         "event_source": Q,
         "uuid": "u-upd",
         "fields": [{"name": "batch_size", "before": 10, "after": 50, "forces_replacement": False}],
+        "region": "us-east-1",
+        "account": "123456789012",
     }
     create = next(c for c in data["changes"] if c["action"] == "create")
     assert create["uuid"] is None
@@ -228,5 +244,183 @@ def test_html_and_markdown_in_warnings_are_shown_as_text() -> None:
         in (markdown)
     )
     assert "> &lt;script&gt;alert(1)&lt;/script&gt; \\*bold\\* \\[link\\](http://x) \\`c\\`" in (
+        markdown
+    )
+
+
+# -- region and account, warnings (issue 12) ----------------------------------------------------
+
+EU_FN = "arn:aws:lambda:eu-west-1:210987654321:function:f"
+EU_Q = "arn:aws:sqs:eu-west-1:210987654321:q"
+
+
+def test_json_warnings_are_always_a_list() -> None:
+    quiet = Plan([Change("update", f"f[{Q}]", FN, Q, "u-1", [FieldChange("batch_size", 1, 2)])])
+    keys = {"format_version", "changes", "summary", "warnings"}
+    assert set(json.loads(render(quiet, "json"))) == keys
+    assert json.loads(render(Plan(), "json"))["warnings"] == []
+
+    data = json.loads(render(sample_plan(), "json"))
+    # A change's warning (read position lost) is named by the change's address.
+    assert data["warnings"] == [f"f[{S}]: replacing this mapping discards its read position"]
+
+    targeted = sample_plan()
+    targeted.warnings.append("targeting is in effect (f): other changes are not shown")
+    assert json.loads(render(targeted, "json"))["warnings"] == [
+        "targeting is in effect (f): other changes are not shown",
+        f"f[{S}]: replacing this mapping discards its read position",
+    ]
+
+
+def test_json_region_and_account_fall_back_to_the_plans_own() -> None:
+    # A function ARN that does not name them (a fake endpoint's answer): the plan's scope.
+    odd = Plan(
+        [Change("delete", "f[q]", "", "q", "u-1")], region="ap-south-1", account="111122223333"
+    )
+    (change,) = json.loads(render(odd, "json"))["changes"]
+    assert (change["region"], change["account"]) == ("ap-south-1", "111122223333")
+    (unknown,) = json.loads(render(Plan([Change("delete", "f[q]", "", "q", "u-1")]), "json"))[
+        "changes"
+    ]
+    assert set(unknown) == CHANGE_KEYS and unknown["region"] is None and unknown["account"] is None
+
+
+def two_scope_plan() -> Plan:
+    """Two regions' plans merged as `plan` shows them (planning.merge_plans)."""
+    from esm_reconcile.planning import merge_plans
+
+    us = Plan(
+        [Change("update", f"f[{Q}]", FN, Q, "u-us", [FieldChange("batch_size", 1, 2)])],
+        region="us-east-1",
+        account="123456789012",
+        warnings=["mapping u-us: PROBLEM: Function timed out"],
+    )
+    eu = Plan(
+        [Change("delete", f"f[{EU_Q}]", EU_FN, EU_Q, "u-eu", [FieldChange("batch_size", 7, None)])],
+        region="eu-west-1",
+        account="210987654321",
+    )
+    return merge_plans([us, eu])
+
+
+def test_a_merged_plan_keeps_each_changes_region_and_account() -> None:
+    merged = two_scope_plan()
+    assert merged.region is None and merged.account is None
+    data = json.loads(render(merged, "json"))
+    assert set(data) == {"format_version", "changes", "summary", "warnings"}
+    assert [(c["uuid"], c["region"], c["account"]) for c in data["changes"]] == [
+        ("u-us", "us-east-1", "123456789012"),
+        ("u-eu", "eu-west-1", "210987654321"),
+    ]
+    assert data["warnings"] == ["us-east-1: mapping u-us: PROBLEM: Function timed out"]
+
+
+def test_text_and_markdown_headers_name_region_and_account() -> None:
+    plan = sample_plan()
+    plan.region, plan.account = "us-east-1", "123456789012"
+    text = render(plan, "text")
+    assert text.splitlines()[0] == "Region us-east-1, account 123456789012"
+    assert text.splitlines()[-1].startswith("Plan: ")
+    markdown = render(plan, "markdown")
+    lines = markdown.splitlines()
+    assert lines[0].startswith("**Plan: ")
+    assert lines[2] == "Region `us-east-1`, account `123456789012`"
+
+    nothing = Plan(region="us-east-1", account="123456789012")
+    assert render(nothing, "text") == "Region us-east-1, account 123456789012\n\nNo changes."
+    assert "Region `us-east-1`, account `123456789012`" in render(nothing, "markdown")
+
+
+def test_several_regions_are_named_in_the_header_and_per_change() -> None:
+    merged = two_scope_plan()
+    text = render(merged, "text")
+    assert text.splitlines()[0] == (
+        "2 regions/accounts: region us-east-1, account 123456789012; "
+        "region eu-west-1, account 210987654321"
+    )
+    eu_block = next(b for b in text.split("\n\n") if b.startswith(f"- f[{EU_Q}]"))
+    assert "    in: region eu-west-1, account 210987654321" in eu_block.splitlines()
+    markdown = render(merged, "markdown")
+    assert (
+        "2 regions/accounts: region `us-east-1`, account `123456789012`; "
+        "region `eu-west-1`, account `210987654321`"
+    ) in markdown
+    assert "region `eu-west-1`, account `210987654321`; uuid `u-eu`" in markdown
+
+    # A scope without changes is still named once merge_plans records the scopes.
+    merged.scopes = [("us-east-1", "123456789012"), ("eu-west-1", "210987654321")]
+    merged.changes = []
+    assert render(merged, "text").startswith("2 regions/accounts: region us-east-1")
+
+
+# -- a delete shows what it throws away ----------------------------------------------------------
+
+
+def delete_with_settings() -> Change:
+    """A delete as diff makes it once it records the live settings (before, after None)."""
+    return Change(
+        "delete",
+        f"f[{Q}2]",
+        FN,
+        Q + "2",
+        "u-del",
+        [
+            FieldChange("batch_size", 10, None),
+            FieldChange("enabled", False, None),
+            FieldChange("filter_criteria.filters", [{"pattern": '{"a": [1]}'}], None),
+            FieldChange("tags.team", "orders", None),
+        ],
+        kind="sqs",
+    )
+
+
+def test_a_delete_shows_the_settings_it_removes_in_text() -> None:
+    text = render(Plan([delete_with_settings()]), "text")
+    header, block, _summary = text.split("\n\n")
+    assert header == "Region us-east-1, account 123456789012"  # from the function ARN
+    assert block.splitlines() == [
+        f"- f[{Q}2] will be deleted",
+        "    uuid: u-del",
+        "    batch_size = 10",
+        "    enabled = false",
+        '    filter_criteria.filters = [{"pattern": "{\\"a\\": [1]}"}]',
+        '    tags.team = "orders"',
+    ]
+    assert "->" not in text
+
+
+def test_a_delete_shows_the_settings_it_removes_in_markdown() -> None:
+    markdown = render(Plan([delete_with_settings()]), "markdown")
+    assert "uuid `u-del`" in markdown
+    rows = [line for line in markdown.splitlines() if line.startswith("| `")]
+    assert [table_cells(row) for row in rows] == [
+        ["`batch_size`", "`10`", ""],
+        ["`enabled`", "`false`", ""],
+        ["`filter_criteria.filters`", '`[{"pattern": "{\\"a\\": [1]}"}]`', ""],
+        ["`tags.team`", '`"orders"`', ""],
+    ]
+
+
+def test_a_delete_json_carries_the_removed_settings_as_before_values() -> None:
+    (change,) = json.loads(render(Plan([delete_with_settings()]), "json"))["changes"]
+    assert set(change) == CHANGE_KEYS
+    assert change["fields"][0] == {
+        "name": "batch_size",
+        "before": 10,
+        "after": None,
+        "forces_replacement": False,
+    }
+
+
+def test_a_replace_shows_the_values_its_delete_throws_away() -> None:
+    text = render(sample_plan(), "text")
+    block = next(b for b in text.split("\n\n") if b.startswith(f"-/+ f[{S}]"))
+    assert (
+        block.splitlines()[1] == "    uuid: u-rep (deleted first; the new mapping gets a new uuid)"
+    )
+    assert '    starting_position: "LATEST" -> "TRIM_HORIZON"   # forces replacement' in block
+    markdown = render(sample_plan(), "markdown")
+    assert "uuid `u-rep`; deleted first; the new mapping gets a new uuid" in markdown
+    assert '| `starting_position` (forces replacement) | `"LATEST"` | `"TRIM_HORIZON"` |' in (
         markdown
     )
