@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import aws as aws_api  # called through the module, so tests can patch connect
+from . import guards
 from .apply import Applier, ApplyResult, apply_all
 from .aws import DEFAULT_MAX_RPS, AwsContext, default_region
 from .errors import EsmError
@@ -198,10 +199,12 @@ class PlanRun:
 
 
 def plan(connections: list[Connection], targets: Sequence[str] = ()) -> PlanRun:
-    """Read live state and plan every scope (concurrently); changes nothing."""
+    """Read live state and plan every scope (concurrently); changes nothing. A plan that
+    deletes or replaces a `prevent_destroy` mapping is refused (guards.GuardError)."""
     planned = plan_scopes(
         [c.scope for c in connections], [c.aws for c in connections], tuple(targets)
     )
+    guards.check([p.plan for p in planned])
     return PlanRun(planned, tuple(targets))
 
 
@@ -248,6 +251,26 @@ class ApplyJob:
 def shown_plan(jobs: list[ApplyJob]) -> Plan:
     """The one plan to show for these jobs (several regions merged)."""
     return merge_plans([job.plan for job in jobs])
+
+
+def check_destroy_limit(jobs: list[ApplyJob], max_destroy: int | None) -> None:
+    """Refuse (guards.GuardError, nothing changed) when the plans delete or replace more than
+    `max_destroy` mappings, or touch a `prevent_destroy` one. None: no limit."""
+    guards.check([job.plan for job in jobs], max_destroy)
+
+
+def show_saved_plan(planfile: str, fmt: str = "text", color: bool = False) -> str:
+    """A saved plan rendered as `plan` renders, derived again offline (no AWS call)."""
+    from .show import show_saved_plan as render_saved
+
+    return render_saved(planfile, fmt, color)
+
+
+def apply_document(plan: Plan, result: ApplyResult) -> str:
+    """`esm apply --format json`'s one JSON document: the plan, each outcome, the counts."""
+    from .outcomes import apply_json
+
+    return apply_json(plan, result)
 
 
 def saved_plan_jobs(planfile: str, settings: Settings) -> list[ApplyJob]:
@@ -359,6 +382,8 @@ __all__ = [
     "PlanRun",
     "Settings",
     "apply",
+    "apply_document",
+    "check_destroy_limit",
     "connected",
     "export",
     "load",
@@ -367,6 +392,7 @@ __all__ = [
     "plan_one_scope",
     "saved_plan_jobs",
     "saved_plan_text",
+    "show_saved_plan",
     "shown_plan",
     "scopes",
     "validate",

@@ -16,6 +16,7 @@ import click
 from . import app
 from .errors import EsmError, SpecErrors
 from .github import append_step_summary, error_annotation
+from .outcomes import ApplyResult
 from .plan import Plan
 from .render import render, summary_line, terminal_safe
 
@@ -184,6 +185,12 @@ def plan(
     show_default=True,
     help="Lambda calls in flight at once (all share --max-rps; waiting mappings hold none).",
 )
+@click.option(
+    "--max-destroy",
+    type=click.IntRange(min=0),
+    envvar="ESM_APPLY_MAX_DESTROY",
+    help="Refuse, changing nothing, when the plan deletes or replaces more than N mappings.",
+)
 @click.pass_obj
 def apply(
     opts: Options,
@@ -194,6 +201,7 @@ def apply(
     detailed_exitcode: bool,
     targets: tuple[str, ...],
     parallelism: int,
+    max_destroy: int | None,
 ) -> None:
     """Plan, confirm, then make the live mappings equal to the spec.
 
@@ -204,32 +212,52 @@ def apply(
         if paths or targets:
             raise click.UsageError("give either PLANFILE or -f/--target, not both")
         jobs = app.saved_plan_jobs(planfile, opts.settings)
-        sys.exit(_confirm_and_apply(jobs, opts, fmt, auto_approve, detailed_exitcode, parallelism))
+        run = Apply(opts, fmt, auto_approve, detailed_exitcode, parallelism, max_destroy)
+        sys.exit(run.confirm_and_apply(jobs))
     if not paths:
         raise click.UsageError("give -f PATH (spec files) or a PLANFILE")
     spec = app.load(paths, opts.settings)
     with app.connected(spec, opts.settings, _notify) as connections:
-        run = app.plan(connections, targets)
-        _step_summary(run.plan)
-        code = _confirm_and_apply(run.jobs, opts, fmt, auto_approve, detailed_exitcode, parallelism)
+        planned = app.plan(connections, targets)
+        _step_summary(planned.plan)
+        run = Apply(opts, fmt, auto_approve, detailed_exitcode, parallelism, max_destroy)
+        code = run.confirm_and_apply(planned.jobs)
     sys.exit(code)
 
 
-def _confirm_and_apply(
-    jobs: list[app.ApplyJob],
-    opts: Options,
-    fmt: str,
-    auto_approve: bool,
-    detailed_exitcode: bool,
-    parallelism: int,
-) -> int:
-    """Show the plan, ask (unless told not to), apply, report; the exit code."""
-    plan = app.shown_plan(jobs)
-    _show(plan, fmt, opts)
-    if not plan.has_changes:
-        return 0
-    _confirm(auto_approve)
-    return _execute(jobs, detailed_exitcode, parallelism)
+@dataclass
+class Apply:
+    """One `esm apply`'s options, from showing the plan to the exit code."""
+
+    opts: Options
+    fmt: str
+    auto_approve: bool
+    detailed_exitcode: bool
+    parallelism: int = app.DEFAULT_PARALLELISM
+    max_destroy: int | None = None
+
+    def confirm_and_apply(self, jobs: list[app.ApplyJob]) -> int:
+        """Show the plan, check the guards, ask (unless told not to), apply, report.
+
+        With --format json stdout gets exactly one JSON document (plan, outcomes, summary);
+        the plan to confirm and the report go to stderr."""
+        plan = app.shown_plan(jobs)
+        as_json = self.fmt == "json"
+        if as_json:
+            if not self.auto_approve:
+                click.echo(render(plan, "text"), err=True)
+        else:
+            _show(plan, self.fmt, self.opts)
+        app.check_destroy_limit(jobs, self.max_destroy)
+        if not plan.has_changes:
+            if as_json:
+                click.echo(app.apply_document(plan, ApplyResult()))
+            return 0
+        _confirm(self.auto_approve)
+        result = _execute(jobs, self.parallelism, report_to_stderr=as_json)
+        if as_json:
+            click.echo(app.apply_document(plan, result))
+        return _exit_code(result, self.detailed_exitcode)
 
 
 def _confirm(auto_approve: bool) -> None:
@@ -248,19 +276,34 @@ def _confirm(auto_approve: bool) -> None:
 
 
 def _execute(
-    jobs: list[app.ApplyJob], detailed_exitcode: bool, parallelism: int = app.DEFAULT_PARALLELISM
-) -> int:
+    jobs: list[app.ApplyJob],
+    parallelism: int = app.DEFAULT_PARALLELISM,
+    report_to_stderr: bool = False,
+) -> ApplyResult:
+    """Apply, with progress on stderr, then the report (on stdout unless told otherwise)."""
     from .apply import report_lines
+    from .progress import ProgressSink, calls_planned
 
-    # On a terminal, show how long each wait has taken; in logs, one line per action only.
+    # On a terminal, show how long each wait has taken; in logs (cron, CI), one line per
+    # action, with a timestamp and how many of the calls have been sent.
+    tty = sys.stderr.isatty()
+    progress = ProgressSink(calls_planned([job.plan for job in jobs]), tty=tty, emit=_echo_err)
     result = app.apply(
         jobs,
         parallelism=parallelism,
-        progress=_notify,
-        waiting=_notify if sys.stderr.isatty() else None,
+        progress=progress,
+        waiting=_notify if tty else None,
         stop=threading.Event(),  # one Ctrl-C stops every region
     )
-    click.echo("\n" + "\n".join(report_lines(result)))
+    click.echo("\n" + "\n".join(report_lines(result)), err=report_to_stderr)
+    return result
+
+
+def _echo_err(line: str) -> None:
+    click.echo(line, err=True)  # already terminal-safe
+
+
+def _exit_code(result: ApplyResult, detailed_exitcode: bool) -> int:
     if not result.ok:
         return 1
     return 2 if detailed_exitcode and result.changed else 0
@@ -304,6 +347,15 @@ def export(
 
 
 @cli.command()
+@click.argument("planfile")
+@_format()
+@click.pass_obj
+def show(opts: Options, planfile: str, fmt: str) -> None:
+    """Render a saved plan (from `esm plan --out`) without calling AWS."""
+    click.echo(app.show_saved_plan(planfile, fmt, color=opts.color and fmt == "text"))
+
+
+@cli.command()
 def schema() -> None:
     """Print the JSON Schema of the spec format (for editors)."""
     from .schema import spec_schema
@@ -323,7 +375,7 @@ def demo(opts: Options, paths: tuple[str, ...]) -> None:
         run = app.plan(connections)
         _show(run.plan, "text", opts)
         click.echo("\n== esm apply --auto-approve")
-        code = _execute(run.jobs, detailed_exitcode=False)
+        code = _exit_code(_execute(run.jobs), detailed_exitcode=False)
         if code:
             sys.exit(code)
         click.echo("\n== esm plan (again)")
