@@ -187,8 +187,9 @@ def _spec_value(field: str, value: Any, kind: Kind, uuid: str) -> Any:
         "amazon_managed_kafka_event_source_config",
         "self_managed_kafka_event_source_config",
     ):
-        if value.get("consumer_group_id") == uuid:
-            value = {k: v for k, v in value.items() if k != "consumer_group_id"}  # AWS's default
+        if rules.is_default_consumer_group(value.get("consumer_group_id"), uuid):
+            # AWS's default, or one a replace carried over: a spec omitting it accepts it.
+            value = {k: v for k, v in value.items() if k != "consumer_group_id"}
         return value or None
     nested = {
         path.split(".", 1)[1]: default

@@ -190,11 +190,15 @@ def render_markdown(plan: Plan) -> str:
     several = len(scopes) > 1
     for warning in plan.warnings:
         out += [f"> {markdown_text(warning)}", ""]
+    from .diff import loses_read_position
+
     replaces = [c for c in plan.changes if c.action == "replace"]
+    losing = [c for c in replaces if loses_read_position(c)]
     if replaces:
+        lost = f": {len(losing)} of them lose their read position" if losing else ""
         out.append(
             f"> [!WARNING]\n> {len(replaces)} mapping(s) will be **replaced** (deleted, then "
-            "created): stream/Kafka read positions are lost."
+            f"created){lost}."
         )
         out.append("")
     for index, change in enumerate(plan.changes):
