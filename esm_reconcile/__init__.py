@@ -6,4 +6,15 @@ render → apply (execute a Plan). app.py assembles them for every caller; model
 they share.
 """
 
-__version__ = "0.1.0"
+
+def __getattr__(name: str) -> str:
+    """`__version__` is the installed distribution's, whose one source is pyproject.toml's
+    [project] version (as `esm --version` reads it); looked up only when asked for."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("esm-reconcile")
+    except PackageNotFoundError:  # a source tree on sys.path that was never installed
+        return "0+unknown"
