@@ -43,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import resource
 import sys
 import tempfile
 import threading
@@ -63,6 +64,10 @@ REGIONS = [
     *("eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1", "ap-south-1", "ap-east-1"),
     *("ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2"),
     *("ca-central-1", "sa-east-1", "af-south-1", "me-south-1"),
+    # More, for --regions up to 32 (an org-wide run: how many scopes one process takes).
+    *("ap-northeast-3", "ap-south-2", "ap-southeast-3", "ap-southeast-4", "ca-west-1"),
+    *("eu-central-2", "eu-south-2", "il-central-1", "me-central-1", "ap-southeast-7"),
+    *("ap-southeast-5", "mx-central-1"),
 ]
 CTX = mp.get_context("spawn")  # every measured plan starts in a process of its own
 
@@ -295,6 +300,15 @@ def _measure(
     from esm_reconcile.sandbox import sandbox_environ
 
     profile = install_profile()
+    threads = {"peak": threading.active_count()}
+    planning = threading.Event()
+
+    def count_threads() -> None:  # the most threads alive at once while planning
+        while not planning.wait(0.01):
+            threads["peak"] = max(threads["peak"], threading.active_count())
+
+    sampler = threading.Thread(target=count_threads, daemon=True)
+    sampler.start()
     with sandbox_environ(url, "us-east-1", ACCOUNT):
         spec = app.load([folder])
         settings = app.Settings(max_rps=args["max_rps"])
@@ -302,12 +316,16 @@ def _measure(
         run = MODES[mode][1](spec, settings)
         ended = time.perf_counter()
         cpu = time.process_time() - cpu_started
+    planning.set()
+    sampler.join()
     changes = len(run.plan.changes)
     if changes != expected:
         raise AssertionError(f"{mode}: {changes} changes, expected {expected}")
     return {
         "wall_s": ended - started,
         "cpu_s": cpu,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_threads": threads["peak"] - 1,  # not the sampler itself
         "profile": profile.summary(started, ended),
     }
 
@@ -389,8 +407,11 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
     states = [s for s in ("steady", "empty") if s in args.states]
     for state in states:
         print(f"### Plan, {titles[state]}\n")
-        print("| layout | mode | wall s | / 1 region's | client CPU s | server CPU s |")
-        print("|---|---|---|---|---|---|")
+        print(
+            "| layout | mode | wall s | / 1 region's | client CPU s | server CPU s "
+            "| peak RSS MB | peak threads |"
+        )
+        print("|---|---|---|---|---|---|---|---|")
         reference = median_row(one["runs"][f"{state}/{args.modes[0]}"])["wall_s"]
         for result in results:
             for mode in args.modes:
@@ -398,7 +419,8 @@ def print_tables(results: list[dict[str, Any]], args: argparse.Namespace) -> Non
                 print(
                     f"| {result['layout']} | {MODES[mode][0]} | {row['wall_s']:.2f} "
                     f"| {row['wall_s'] / reference:.2f}× | {row['cpu_s']:.2f} "
-                    f"| {row['server_cpu_s']:.2f} |"
+                    f"| {row['server_cpu_s']:.2f} | {row['peak_rss_mb']:.0f} "
+                    f"| {row['peak_threads']} |"
                 )
         print()
     shown = states[0]
