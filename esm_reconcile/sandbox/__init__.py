@@ -7,6 +7,10 @@ process creates at it, so the rest of the package needs no sandbox special cases
 Requests pass, outermost first: the caller's middleware, the request/response logs, Lambda's
 quota and latency (control_plane), AWS-like mapping answers (fidelity), moto's List answers
 kept while nothing changes (moto_adapter.ListedMappings), moto (moto_adapter).
+
+moto hosts mappings for SQS, Kinesis streams and DynamoDB only; the AWS-like layer hosts the
+other kinds itself (MSK, self-managed Kafka, MQ, DocumentDB, Kinesis consumers: hosted.py),
+answering with the sandbox's own record of AWS's per-kind answers (aws_answers.py).
 """
 
 from __future__ import annotations

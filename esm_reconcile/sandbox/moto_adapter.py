@@ -162,6 +162,39 @@ def set_stream_label(account: str, region: str, table: str, label: str) -> None:
     dynamodb_backends[account][region].get_table(table).latest_stream_label = label
 
 
+def pin_msk_cluster_arn(account: str, region: str, made: str, wanted: str) -> None:
+    """Give the MSK cluster moto made (ARN `made`) the ARN a spec names.
+
+    moto names a cluster `cluster/<uuid>`, AWS `cluster/<name>/<uuid>-<n>`, and no API sets
+    it: re-key the cluster in moto's backend.
+    """
+    from moto.kafka.models import kafka_backends
+
+    backend = kafka_backends[account][region]
+    cluster = backend.clusters.pop(made)
+    cluster.arn = wanted
+    backend.clusters[wanted] = cluster
+
+
+def pin_mq_broker_arn(account: str, region: str, made_id: str, wanted: str) -> None:
+    """Give the MQ broker moto made the ARN (and id) a spec names: moto names a broker
+    `broker:<id>`, AWS `broker:<name>:<id>`."""
+    from moto.mq.models import mq_backends
+
+    backend = mq_backends[account][region]
+    broker = backend.brokers.pop(made_id)
+    broker.id = broker.broker_id = wanted.rsplit(":", 1)[1]
+    broker.arn = wanted
+    backend.brokers[broker.id] = broker
+
+
+def pin_secret_arn(account: str, region: str, name: str, wanted: str) -> None:
+    """Give a secret the ARN a spec names (moto picks its own random six-letter suffix)."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secretsmanager_backends[account][region].secrets[name].arn = wanted
+
+
 def create_mappings_in_backend(
     account: str, region: str, requests: Iterable[dict[str, Any]]
 ) -> list[str]:

@@ -18,7 +18,12 @@ from botocore.exceptions import ClientError
 from esm_reconcile.aws import error_code
 from esm_reconcile.errors import EsmError
 
-from .moto_adapter import set_stream_label
+from .moto_adapter import (
+    pin_mq_broker_arn,
+    pin_msk_cluster_arn,
+    pin_secret_arn,
+    set_stream_label,
+)
 from .references import Arn, FunctionRef, source_arn
 
 ROLE_NAME = "esm-sandbox-role"
@@ -54,6 +59,7 @@ class Seeder:
         self._role_arn: str | None = None
         self._zip = _function_zip()
         self._stream_labels: dict[tuple[str, str], str] = {}
+        self._seeded: set[str] = set()  # ARNs of MSK clusters, MQ brokers, secrets made
 
     def client(self, service: str, region: str) -> Any:
         key = (service, region)
@@ -168,18 +174,83 @@ class Seeder:
             attributes = {"FifoTopic": "true"} if arn.resource.endswith(".fifo") else {}
             self.client("sns", region).create_topic(Name=arn.resource, Attributes=attributes)
         elif arn.service == "kinesis" and arn.resource.startswith("stream/"):
-            # A consumer ARN (stream/NAME/consumer/...) gets its stream only: moto cannot
-            # host consumers as event sources.
-            self._kinesis_stream(region, arn.resource.split("/")[1])
+            parts = arn.resource.split("/")
+            stream_arn = self._kinesis_stream(region, parts[1])
+            if len(parts) >= 4 and parts[2] == "consumer":
+                # A consumer ARN (stream/NAME/consumer/CONSUMER:TIME): moto registers it with
+                # an ARN of its own (no :TIME); the sandbox's mappings accept the spec's.
+                self._kinesis_consumer(region, stream_arn, parts[3].split(":")[0])
         elif arn.service == "dynamodb" and arn.resource.startswith("table/"):
             parts = arn.resource.split("/")
             label = parts[3] if len(parts) >= 4 and parts[2] == "stream" else None
             self._dynamodb_table(raw, region, parts[1], label)
         elif arn.service == "s3":
             self._bucket(arn.resource.split("/")[0])
-        # Anything else (kafka, mq, rds, ...) moto cannot host: the sandbox leaves it out.
+        elif arn.service == "kafka" and arn.resource.startswith("cluster/"):
+            self._msk_cluster(raw, region, arn.resource.split("/")[1])
+        elif arn.service == "mq" and arn.resource.count(":") == 2:
+            self._mq_broker(raw, region, arn.resource.split(":")[1])
+        elif arn.service == "secretsmanager" and arn.resource.startswith("secret:"):
+            self._secret(raw, region, arn.resource[len("secret:") :])
+        # Anything else moto cannot host (DocumentDB clusters: moto's docdb refuses the
+        # engine) is left out; the sandbox's mappings accept its ARN all the same.
 
-    def _kinesis_stream(self, region: str, name: str) -> None:
+    def _done(self, raw: str) -> bool:
+        """True when `raw` was seeded already; else marks it seeded."""
+        if raw in self._seeded:
+            return True
+        self._seeded.add(raw)
+        return False
+
+    def _kinesis_consumer(self, region: str, stream_arn: str, name: str) -> None:
+        try:
+            self.client("kinesis", region).register_stream_consumer(
+                StreamARN=stream_arn, ConsumerName=name
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ResourceInUseException":
+                raise
+
+    def _msk_cluster(self, raw: str, region: str, name: str) -> None:
+        if self._done(raw):
+            return
+        made = self.client("kafka", region).create_cluster(
+            ClusterName=name,
+            KafkaVersion="3.6.0",
+            NumberOfBrokerNodes=1,
+            BrokerNodeGroupInfo={"InstanceType": "kafka.t3.small", "ClientSubnets": ["subnet-1"]},
+        )["ClusterArn"]
+        pin_msk_cluster_arn(self._account, region, made, raw)
+
+    def _mq_broker(self, raw: str, region: str, name: str) -> None:
+        if self._done(raw):
+            return
+        made = self.client("mq", region).create_broker(
+            BrokerName=name,
+            EngineType="ACTIVEMQ",  # the ARN does not say which engine (reference A.1)
+            EngineVersion="5.17.6",
+            HostInstanceType="mq.t3.micro",
+            DeploymentMode="SINGLE_INSTANCE",
+            PubliclyAccessible=False,
+            AutoMinorVersionUpgrade=True,
+            Users=[{"Username": "esm", "Password": "esm-sandbox-password"}],
+        )["BrokerId"]
+        pin_mq_broker_arn(self._account, region, made, raw)
+
+    def _secret(self, raw: str, region: str, resource: str) -> None:
+        # AWS appends "-" and six characters to the secret's name.
+        name = resource[:-7] if len(resource) > 7 and resource[-7] == "-" else resource
+        if self._done(raw):
+            return
+        try:
+            self.client("secretsmanager", region).create_secret(Name=name, SecretString="{}")
+        except ClientError as exc:
+            if error_code(exc) != "ResourceExistsException":
+                raise
+            return  # one name, two suffixes: the first ARN stays
+        pin_secret_arn(self._account, region, name, raw)
+
+    def _kinesis_stream(self, region: str, name: str) -> str:
         kinesis = self.client("kinesis", region)
         try:
             kinesis.create_stream(StreamName=name, ShardCount=1)
@@ -190,7 +261,7 @@ class Seeder:
         while True:
             summary = kinesis.describe_stream_summary(StreamName=name)
             if summary["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-                return
+                return str(summary["StreamDescriptionSummary"]["StreamARN"])
             if time.monotonic() > deadline:
                 raise EsmError(f"sandbox: kinesis stream {name} did not become ACTIVE")
             time.sleep(0.05)
