@@ -8,7 +8,8 @@
     applied = api.apply(["specs/team-a"], max_destroy=0)
     assert applied.ok, applied.report
 
-Each function loads the spec files, connects (credentials from boto3's usual chain, or an
+`api.status(paths)` gives each managed mapping's health (`report.all_ok`). Each function loads
+the spec files, connects (credentials from boto3's usual chain, or an
 embedded emulator with `sandbox=True`), does what the command of the same name does, and returns
 plain typed results. Failures raise `esm_reconcile.errors.EsmError` (one line naming what is
 wrong) or `SpecErrors` (every problem of the spec, each with file, line and field). These are
@@ -28,6 +29,7 @@ from .model import Spec
 from .outcomes import ApplyResult, report_lines
 from .plan import Plan
 from .render import render
+from .status import StatusReport
 
 Paths = Sequence[str | Path]
 
@@ -134,6 +136,23 @@ def apply(
             jobs, parallelism=parallelism, progress=progress or (lambda _line: None), stop=stop
         )
         return ApplyReport(shown, result)
+
+
+def status(
+    paths: Paths,
+    *,
+    region: str | None = None,
+    profile: str | None = None,
+    orphans: bool = False,
+    sandbox: bool = False,
+    max_rps: float = app.DEFAULT_MAX_RPS,
+) -> StatusReport:
+    """The health of every managed mapping and the region's unmanaged ones (`esm status`);
+    `report.all_ok`, `report.summary`, and `esm_reconcile.status.render(report, fmt)`."""
+    settings = _settings(region, profile, sandbox, max_rps)
+    spec = app.load(paths, settings)
+    with app.connected(spec, settings) as connections:
+        return app.status(connections, orphans=orphans)
 
 
 def export(

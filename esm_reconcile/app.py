@@ -12,11 +12,13 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from . import aws as aws_api  # called through the module, so tests can patch connect
 from . import guards
+from . import status as status_of
 from .apply import Applier, ApplyResult, apply_all
 from .aws import DEFAULT_MAX_RPS, AwsContext, default_region
 from .errors import EsmError
@@ -25,6 +27,7 @@ from .model import LiveMapping, ManagedFunction, Spec, parse_function_ref
 from .ownership import Scope, split_by_scope
 from .plan import Plan
 from .planning import ScopePlan, merge_plans, plan_scopes
+from .status import StatusReport
 from .validate import load_spec
 
 # Mappings take seconds to minutes to settle; waiting on several at once is what makes a big
@@ -165,6 +168,9 @@ def _sandbox_for(spec: Spec, found: list[Scope], region: str) -> Any:
     for desired in spec.mappings():
         on_failure = (desired.settings.get("destination_config") or {}).get("on_failure") or {}
         sources += [desired.settings.get("event_source_arn"), on_failure.get("destination")]
+        # Secrets (SASL/SCRAM, basic auth...) the mapping names: the seeder makes them too.
+        access = desired.settings.get("source_access_configurations") or []
+        sources += [entry.get("uri") for entry in access if isinstance(entry, dict)]
     sources = [s for s in sources if s]
     account_id = next((f.account_id for f in spec.files if f.account_id), None)
     refs = list(spec.functions)
@@ -205,7 +211,26 @@ def plan(connections: list[Connection], targets: Sequence[str] = ()) -> PlanRun:
         [c.scope for c in connections], [c.aws for c in connections], tuple(targets)
     )
     guards.check([p.plan for p in planned])
+    now = datetime.now(UTC)
+    for scope_plan in planned:  # unhealthy managed mappings, from the reads the plan made
+        scope_plan.plan.warnings += status_of.unhealthy_warnings(
+            status_of.health([scope_plan], now)
+        )
     return PlanRun(planned, tuple(targets))
+
+
+def status(connections: list[Connection], orphans: bool = False) -> StatusReport:
+    """The health of every managed mapping, and the region's unmanaged mappings (`esm
+    status`), from the reads plan makes; `orphans`: also the mappings whose function no
+    longer exists (ListFunctions pages). Changes nothing; a spec function not deployed yet
+    is reported as missing, not an error."""
+    planned = plan_scopes(
+        [c.scope for c in connections],
+        [c.aws for c in connections],
+        orphans=orphans,
+        allow_missing_functions=True,
+    )
+    return status_of.health(planned, datetime.now(UTC))
 
 
 def plan_one(spec: Spec, aws: AwsContext, targets: Sequence[str] = ()) -> Plan:
@@ -395,6 +420,7 @@ __all__ = [
     "show_saved_plan",
     "shown_plan",
     "scopes",
+    "status",
     "validate",
     "write_file",
 ]

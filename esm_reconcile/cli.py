@@ -347,6 +347,31 @@ def export(
 
 
 @cli.command()
+@_spec_paths()
+@_format()
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when any managed mapping is not ok."
+)
+@click.option(
+    "--orphans",
+    is_flag=True,
+    help="Also list mappings whose function no longer exists (ListFunctions pages).",
+)
+@click.pass_obj
+def status(
+    opts: Options, paths: tuple[str, ...], fmt: str, detailed_exitcode: bool, orphans: bool
+) -> None:
+    """Health of every managed mapping, and the region's unmanaged ones. Changes nothing."""
+    from .status import render as render_status
+
+    spec = app.load(paths, opts.settings)
+    with app.connected(spec, opts.settings, _notify) as connections:
+        report = app.status(connections, orphans=orphans)
+    click.echo(render_status(report, fmt, color=opts.color and fmt == "text"))
+    sys.exit(report.exit_code(detailed_exitcode))
+
+
+@cli.command()
 @click.argument("planfile")
 @_format()
 @click.pass_obj

@@ -123,13 +123,21 @@ class LiveReader:
         """GetEventSourceMapping, or None when AWS has no such mapping."""
         return unless_missing(lambda: self.api.get(uuid), f"mapping {uuid}")
 
-    def mappings(self, function_arns: set[str] | None) -> list[LiveMapping]:
-        """Live mappings of these functions, or of all (None); all pages of one unfiltered List."""
+    def mappings(
+        self, function_arns: set[str] | None, *, others: list[LiveMapping] | None = None
+    ) -> list[LiveMapping]:
+        """Live mappings of these functions, or of all (None); all pages of one unfiltered List.
+
+        `others`, when given, receives the rest of the same pages: the mappings of every other
+        function in the region (status lists them as unmanaged), at no extra call. They are
+        as List gives them: no Get, so a filter encrypted with a KMS key shows as none."""
         found: list[LiveMapping] = []
         try:
             for page in self.api.pages():
                 for item in page.get("EventSourceMappings", []):
                     if function_arns is not None and item.get("FunctionArn") not in function_arns:
+                        if others is not None:
+                            others.append(LiveMapping.from_response(item))
                         continue
                     if item.get("KMSKeyArn") and not item.get("FilterCriteria"):
                         # List returns encrypted filters as null; Get decrypts them.
@@ -139,6 +147,27 @@ class LiveReader:
             raise describe_error("listing event source mappings", exc) from None
         return found
 
+    def existing_functions(self, wanted: set[str] | None = None) -> set[str]:
+        """The unqualified ARNs of the region's functions, from ListFunctions pages (50 a page;
+        never one call per function or mapping). With `wanted` (unqualified ARNs), paging stops
+        once all of those are found, and none at all is read when it is empty.
+
+        Raises (naming lambda:ListFunctions) when the credentials may not list functions: whoever
+        asked for this needs the whole list, and asking function by function is what it avoids."""
+        found: set[str] = set()
+        if wanted is not None and not wanted:
+            return found
+        try:
+            for page in function_pages(self.api):
+                found |= {
+                    f["FunctionArn"] for f in page.get("Functions", []) if f.get("FunctionArn")
+                }
+                if wanted is not None and wanted <= found:
+                    break
+        except (ClientError, BotoCoreError) as exc:
+            raise describe_error("listing functions (lambda:ListFunctions)", exc) from None
+        return found
+
     def read_tags(self, mapping: LiveMapping) -> None:
         if not mapping.esm_arn:
             raise EsmError(f"mapping {mapping.uuid} has no ARN to read its tags from")
@@ -146,3 +175,17 @@ class LiveReader:
             mapping.tags = self.api.list_tags(mapping.esm_arn)
         except (ClientError, BotoCoreError) as exc:
             raise describe_error(f"tags of mapping {mapping.uuid}", exc) from None
+
+
+def unqualified_function_arn(function_arn: str) -> str:
+    """`arn:...:function:name[:qualifier]` → `arn:...:function:name`, as ListFunctions names it."""
+    head, marker, rest = function_arn.partition(":function:")
+    return f"{head}{marker}{rest.split(':', 1)[0]}" if marker else function_arn
+
+
+def orphaned(mappings: list[LiveMapping], existing: set[str]) -> list[LiveMapping]:
+    """The mappings whose function (unqualified ARN) is not among `existing` (the region's
+    functions, LiveReader.existing_functions): AWS keeps a mapping when its function is
+    deleted. A mapping on an alias or version whose function still exists is not an orphan
+    here (ListFunctions names functions, not their aliases)."""
+    return [m for m in mappings if unqualified_function_arn(m.function_arn) not in existing]

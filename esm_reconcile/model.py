@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .rules import Kind
@@ -198,7 +199,8 @@ class ManagedFunction:
 
 @dataclass
 class LiveMapping:
-    """A mapping as Get/List return it, its settings in spec form."""
+    """A mapping as Get/List return it, its settings in spec form, with the status fields AWS
+    reports beside them (State, StateTransitionReason, LastProcessingResult, LastModified)."""
 
     uuid: str
     function_arn: str
@@ -206,7 +208,9 @@ class LiveMapping:
     settings: dict[str, Any]  # spec form
     esm_arn: str | None = None
     tags: dict[str, str] | None = None  # read only when the spec manages this mapping's tags
-    last_modified: str | None = None
+    last_modified: str | None = None  # ISO 8601 in UTC (e.g. 2024-05-01T12:00:00+00:00)
+    state_transition_reason: str | None = None
+    last_processing_result: str | None = None
 
     @property
     def kind(self) -> Kind | None:
@@ -218,12 +222,38 @@ class LiveMapping:
 
     @classmethod
     def from_response(cls, response: dict[str, Any]) -> LiveMapping:
-        modified = response.get("LastModified")
         return cls(
             uuid=response["UUID"],
             function_arn=response.get("FunctionArn", ""),
             state=response.get("State", ""),
             settings=from_api(response),
             esm_arn=response.get("EventSourceMappingArn"),
-            last_modified=modified.isoformat() if hasattr(modified, "isoformat") else modified,
+            last_modified=utc_timestamp(response.get("LastModified")),
+            state_transition_reason=response.get("StateTransitionReason"),
+            last_processing_result=response.get("LastProcessingResult"),
         )
+
+
+def utc_timestamp(value: Any) -> str | None:
+    """A LastModified as AWS or an emulator gives it (a datetime in any zone, epoch seconds, or
+    text) as ISO 8601 in UTC; text that is no timestamp is kept as it is, None stays None."""
+    if value is None or isinstance(value, bool):
+        return None
+    moment: datetime | None = None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, (int, float)):
+        try:
+            moment = datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return str(value)
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        return str(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # a time without a zone is taken as UTC
+    return moment.astimezone(UTC).isoformat()

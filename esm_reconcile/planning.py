@@ -5,27 +5,37 @@ mappings' functions exist) and runs the scopes of one run concurrently."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .aws import AwsContext
 from .diff import diff
 from .errors import EsmError
-from .live import LiveReader
-from .model import LiveMapping, ManagedFunction, Spec, parse_function_ref
+from .live import LiveReader, orphaned, unqualified_function_arn
+from .model import DesiredMapping, LiveMapping, ManagedFunction, Spec, parse_function_ref
 from .ownership import Scope, apply_targets, check_one_owner, check_targets
 from .plan import Plan
 
 
 @dataclass
 class ScopePlan:
-    """One scope's plan with what it was made from (a saved plan records these)."""
+    """One scope's plan with what it was made from (a saved plan records these).
+
+    Beside them, what `esm status` reports from the same reads: `unmanaged`, the region's
+    mappings of functions this scope's spec does not list (the rest of the List pages that
+    `live` came from); `orphans`, when asked for (None otherwise), the region's mappings,
+    managed or not, whose function no longer exists; `missing_functions`, when allowed (see
+    plan_scope), the spec's functions that would get a mapping but do not exist."""
 
     scope: Scope
     aws: AwsContext
     plan: Plan
     live: list[LiveMapping]
     functions: list[ManagedFunction]
+    unmanaged: list[LiveMapping] = field(default_factory=list)
+    orphans: list[LiveMapping] | None = None
+    missing_functions: list[str] = field(default_factory=list)
 
 
 def check_account(spec: Spec, aws: AwsContext) -> None:
@@ -53,18 +63,30 @@ def managed_functions(
     ]
 
 
+def paired(
+    functions: list[ManagedFunction], live: list[LiveMapping]
+) -> Iterator[tuple[ManagedFunction, DesiredMapping, LiveMapping | None]]:
+    """Each desired mapping with the live mapping diff compares it with, None when diff would
+    create it: its function's mapping of the same source that is not Deleting, the lowest UUID
+    when a fake or a race left several (diff deletes the others), each live mapping once."""
+    live_by_key: dict[tuple[str, str], LiveMapping] = {}
+    for mapping in sorted(live, key=lambda m: m.uuid):
+        if mapping.state != "Deleting":
+            live_by_key.setdefault((mapping.function_arn, mapping.source), mapping)
+    for function in functions:
+        for desired in function.mappings:
+            yield function, desired, live_by_key.pop((function.arn, desired.source), None)
+
+
 def mappings_with_managed_tags(
     functions: list[ManagedFunction], live: list[LiveMapping]
 ) -> list[LiveMapping]:
     """The live mappings whose tags plan reads: those a desired mapping with `tags` matches."""
-    live_by_key = {(m.function_arn, m.source): m for m in live if m.state != "Deleting"}
-    found: list[LiveMapping] = []
-    for function in functions:
-        for desired in function.mappings:
-            match = live_by_key.get((function.arn, desired.source))
-            if match is not None and "tags" in desired.settings:
-                found.append(match)
-    return found
+    return [
+        match
+        for _function, desired, match in paired(functions, live)
+        if match is not None and "tags" in desired.settings
+    ]
 
 
 def derive_plan(
@@ -78,14 +100,27 @@ def derive_plan(
     return plan
 
 
-def plan_scope(scope: Scope, aws: AwsContext, targets: tuple[str, ...] = ()) -> ScopePlan:
-    """Read one scope's live state and plan it. `targets` were checked (check_targets)."""
+def plan_scope(
+    scope: Scope,
+    aws: AwsContext,
+    targets: tuple[str, ...] = (),
+    *,
+    orphans: bool = False,
+    allow_missing_functions: bool = False,
+) -> ScopePlan:
+    """Read one scope's live state and plan it. `targets` were checked (check_targets).
+
+    `orphans`: also read the region's functions (ListFunctions pages, only while a mapping's
+    function is still unaccounted for) to find the mappings whose function is gone.
+    `allow_missing_functions`: a function the plan would create a mapping for that does not
+    exist is recorded in `missing_functions` instead of failing the plan (status reports it)."""
     spec = scope.spec
     check_account(spec, aws)
     reader = LiveReader(aws)
     identity = aws.identity()
     functions = managed_functions(spec, aws.region, identity["account"], identity["partition"])
-    live = reader.mappings({f.arn for f in functions})
+    unmanaged: list[LiveMapping] = []
+    live = reader.mappings({f.arn for f in functions}, others=unmanaged)
 
     # Tags have their own API: read them only for mappings whose spec manages tags.
     for mapping in mappings_with_managed_tags(functions, live):
@@ -107,16 +142,26 @@ def plan_scope(scope: Scope, aws: AwsContext, targets: tuple[str, ...] = ()) -> 
         }
     )
     missing = reader.missing_functions(creating)
-    if missing:
+    if missing and not allow_missing_functions:
         raise EsmError(
             "function does not exist in account "
             f"{plan.account} region {plan.region}: " + ", ".join(missing)
         )
-    return ScopePlan(scope, aws, plan, live, functions)
+    found_orphans = None
+    if orphans:
+        everything = live + unmanaged
+        wanted = {unqualified_function_arn(m.function_arn) for m in everything}
+        found_orphans = orphaned(everything, reader.existing_functions(wanted))
+    return ScopePlan(scope, aws, plan, live, functions, unmanaged, found_orphans, missing)
 
 
 def plan_scopes(
-    scopes: list[Scope], contexts: list[AwsContext], targets: tuple[str, ...] = ()
+    scopes: list[Scope],
+    contexts: list[AwsContext],
+    targets: tuple[str, ...] = (),
+    *,
+    orphans: bool = False,
+    allow_missing_functions: bool = False,
 ) -> list[ScopePlan]:
     """Plan every scope, concurrently: each has its own clients and rate limit.
 
@@ -125,12 +170,13 @@ def plan_scopes(
     reads as soon as its own is known, the check runs once the last one is, and a conflict is
     raised before any plan is returned. Errors come as they would one scope after another: the
     first scope (in order) that could not say who it is, else a one-owner conflict, else the
-    first scope whose plan failed."""
+    first scope whose plan failed. `orphans` and `allow_missing_functions`: see plan_scope."""
+    reading = {"orphans": orphans, "allow_missing_functions": allow_missing_functions}
     if targets:
         check_targets(Spec([f for s in scopes for f in s.spec.files]), targets)
     if len(scopes) == 1:
         check_one_owner([_resolved(scopes[0], contexts[0], contexts[0].identity())])
-        return [plan_scope(scopes[0], contexts[0], targets)]
+        return [plan_scope(scopes[0], contexts[0], targets, **reading)]
 
     identified: list[Future[dict[str, str]]] = [Future() for _ in scopes]
     failed = threading.Event()  # the run fails: scopes that have not begun reading don't
@@ -145,7 +191,7 @@ def plan_scopes(
         identified[index].set_result(identity)
         if failed.is_set():
             return None  # never returned: the run raises
-        return plan_scope(scopes[index], contexts[index], targets)
+        return plan_scope(scopes[index], contexts[index], targets, **reading)
 
     with ThreadPoolExecutor(max_workers=len(scopes), thread_name_prefix="esm-plan") as pool:
         futures = [pool.submit(work, index) for index in range(len(scopes))]

@@ -41,6 +41,8 @@ def test_plan_apply_and_plan_again_through_the_api(moto_endpoint, seed, write_sp
     assert json.loads(applied.json())["summary"]["created"] == 2
 
     assert not api.plan([first, second]).has_changes
+    health = api.status([first, second])
+    assert health.all_ok and len(health.mappings) == 2
     nothing = api.apply([first, second])
     assert nothing.ok and nothing.summary["created"] == 0
 

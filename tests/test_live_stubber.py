@@ -110,6 +110,97 @@ def test_list_paginates_with_next_marker_and_keeps_managed_functions_only(h: Har
     assert first.esm_arn and first.esm_arn.endswith(U("a"))
 
 
+def test_others_are_the_rest_of_the_same_pages_without_a_get(h: Harness) -> None:
+    """Status's unmanaged mappings: what the List pages hold beyond the managed functions, at
+    no extra call (no Get even for an encrypted filter: they are not diffed)."""
+    h.lam.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [item("a"), item("x", OTHER_FN, KMSKeyArn=KEY)], "NextMarker": "m"},
+        {"MaxItems": 100},
+    )
+    h.lam.add_response(
+        "list_event_source_mappings",
+        {"EventSourceMappings": [item("y", f"{FN}:other", State="Disabled")]},
+        {"MaxItems": 100, "Marker": "m"},
+    )
+    others: list = []
+
+    found = h.reader.mappings({FN}, others=others)
+
+    assert [m.uuid for m in found] == [U("a")]
+    assert [(m.uuid, m.function_arn, m.state) for m in others] == [
+        (U("x"), OTHER_FN, "Enabled"),
+        (U("y"), f"{FN}:other", "Disabled"),
+    ]
+    assert len(h.ops("ListEventSourceMappings")) == 2
+    assert not h.ops("GetEventSourceMapping")
+
+
+def test_status_fields_and_last_modified_in_utc(h: Harness) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    eastern = timezone(timedelta(hours=-5))
+    h.lam.add_response(
+        "list_event_source_mappings",
+        {
+            "EventSourceMappings": [
+                item(
+                    "a",
+                    LastProcessingResult="PROBLEM: Function call failed",
+                    StateTransitionReason="USER_INITIATED",
+                    LastModified=datetime(2025, 11, 3, 7, 0, tzinfo=eastern),
+                )
+            ]
+        },
+    )
+    (mapping,) = h.reader.mappings({FN})
+    assert mapping.last_processing_result == "PROBLEM: Function call failed"
+    assert mapping.state_transition_reason == "USER_INITIATED"
+    assert mapping.last_modified == "2025-11-03T12:00:00+00:00"
+
+
+def test_existing_functions_pages_until_the_wanted_are_found(h: Harness) -> None:
+    def fn(name: str) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}"
+
+    h.lam.add_response(
+        "list_functions",
+        {"Functions": [{"FunctionArn": fn("a")}, {"FunctionArn": fn("b")}], "NextMarker": "f1"},
+        {"MaxItems": 50},
+    )
+    h.lam.add_response(
+        "list_functions",
+        {"Functions": [{"FunctionArn": fn("c")}], "NextMarker": "f2"},
+        {"MaxItems": 50, "Marker": "f1"},
+    )
+    # A third page exists, but both wanted functions were found on the first two.
+    assert h.reader.existing_functions({fn("a"), fn("c")}) >= {fn("a"), fn("c")}
+    assert len(h.ops("ListFunctions")) == 2
+    assert h.reader.existing_functions(set()) == set()  # nothing wanted: no call
+    assert len(h.ops("ListFunctions")) == 2
+
+
+def test_existing_functions_reads_every_page_for_a_missing_one(h: Harness) -> None:
+    fn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:a"
+    h.lam.add_response("list_functions", {"Functions": [{"FunctionArn": fn}], "NextMarker": "f1"})
+    h.lam.add_response("list_functions", {"Functions": []})
+    assert h.reader.existing_functions({fn, OTHER_FN}) == {fn}
+    assert len(h.ops("ListFunctions")) == 2
+
+
+def test_existing_functions_without_permission_is_an_error(h: Harness) -> None:
+    h.lam.add_client_error(
+        "list_functions",
+        service_error_code="AccessDeniedException",
+        service_message="no lambda:ListFunctions",
+        http_status_code=403,
+    )
+    with pytest.raises(AwsError) as caught:
+        h.reader.existing_functions({OTHER_FN})
+    assert caught.value.code == "AccessDeniedException"
+    assert "ListFunctions" in str(caught.value)
+
+
 def test_empty_account_lists_once(h: Harness) -> None:
     h.lam.add_response("list_event_source_mappings", {"EventSourceMappings": []}, {"MaxItems": 100})
     assert h.reader.mappings({FN}) == []

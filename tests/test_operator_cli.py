@@ -131,3 +131,38 @@ def test_progress_lines_off_a_terminal_carry_time_and_count(moto_server, seed, w
     assert len(calls) == 2
     for n, line in enumerate(calls, 1):
         assert re.match(rf"^\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ \[{n}/2\] alpha\[", line), line
+
+
+def test_status_reports_health_unmanaged_and_the_exit_code(moto_server, seed, write_spec):
+    seeded = seed(functions=["alpha", "other"], queues=["q1", "q2", "q3"], endpoint_url=moto_server)
+    spec = write_spec({"alpha": [{"event_source_arn": seeded.queues["q1"]}]}, region=REGION)
+    assert run_esm("apply", "-f", spec, "--auto-approve", endpoint=moto_server).code == 0
+    lam = boto3.client("lambda", region_name=REGION, endpoint_url=moto_server)
+    lam.create_event_source_mapping(FunctionName="other", EventSourceArn=seeded.queues["q2"])
+
+    healthy = run_esm("status", "-f", spec, "--detailed-exitcode", endpoint=moto_server)
+    assert healthy.code == 0, healthy.err
+    document = json.loads(
+        run_esm("status", "-f", spec, "--format", "json", endpoint=moto_server).out
+    )
+    assert set(document) == {"format_version", "mappings", "unmanaged", "summary"}
+    assert [m["health"] for m in document["mappings"]] == ["ok"]
+    assert [u["function_arn"].rsplit(":", 1)[1] for u in document["unmanaged"]] == ["other"]
+
+    (mine,) = [m for m in _mappings(moto_server) if m["FunctionArn"].endswith(":alpha")]
+    lam.update_event_source_mapping(UUID=mine["UUID"], BatchSize=7, Enabled=False)
+    unhealthy = run_esm("status", "-f", spec, "--detailed-exitcode", endpoint=moto_server)
+    assert unhealthy.code == 2
+    assert "disabled" in unhealthy.out and "drifted" in unhealthy.out  # detail: "also drifted"
+    # plan and apply say so too, from the same reads.
+    planned = run_esm("plan", "-f", spec, "--format", "json", endpoint=moto_server)
+    assert any("disabled" in w for w in json.loads(planned.out)["warnings"])
+
+    missing = write_spec(
+        {"alpha": [{"event_source_arn": seeded.queues["q3"]}], "ghost": []},
+        region=REGION,
+        name="missing.yaml",
+    )
+    report = run_esm("status", "-f", missing, "--format", "json", endpoint=moto_server)
+    assert report.code == 0, report.err  # an undeployed function is a verdict, not an error
+    assert json.loads(report.out)["summary"]["missing"] == 1

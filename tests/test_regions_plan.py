@@ -56,9 +56,9 @@ def first_read(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     event = threading.Event()
     real = LiveReader.mappings
 
-    def mappings(self: LiveReader, function_arns: set[str] | None) -> Any:
+    def mappings(self: LiveReader, function_arns: set[str] | None, **options: Any) -> Any:
         event.set()
-        return real(self, function_arns)
+        return real(self, function_arns, **options)
 
     monkeypatch.setattr(LiveReader, "mappings", mappings)
     return event
