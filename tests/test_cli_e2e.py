@@ -18,6 +18,7 @@ import pytest
 
 from tests.cli_runner import CliResult, run_esm, run_esm_process
 from tests.conftest import REPO_ROOT
+from tests.spec_json import CHANGE_KEYS, PLAN_KEYS
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -119,20 +120,11 @@ def test_plan_formats_and_detailed_exitcode(moto_server, seed, write_spec):
     )
     assert result.code == 2, result.err
     plan = json.loads(result.out)
-    assert set(plan) == {"format_version", "changes", "summary", "warnings"}
+    assert set(plan) == PLAN_KEYS
     assert plan["format_version"] == "1"
     assert plan["summary"] == {"create": 1, "update": 1, "replace": 0, "delete": 0}
     for change in plan["changes"]:
-        assert set(change) == {
-            "action",
-            "address",
-            "function_arn",
-            "event_source",
-            "uuid",
-            "fields",
-            "region",
-            "account",
-        }
+        assert set(change) == CHANGE_KEYS
         assert (change["region"], change["account"]) == (REGION, ACCOUNT)
         for field in change["fields"]:
             assert set(field) == {"name", "before", "after", "forces_replacement"}

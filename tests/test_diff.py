@@ -33,6 +33,7 @@ from tests.aws_shapes import (
     sqs_live,
     stream_live,
 )
+from tests.spec_json import CHANGE_KEYS
 
 FN_LIVE = f"{FN}:live"
 OTHER_FN = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:someone-elses"
@@ -818,16 +819,7 @@ def test_summary_counts_and_change_order(tmp_path: Path) -> None:
     assert update["fields"] == [
         {"name": "batch_size", "before": 7, "after": 10, "forces_replacement": False}
     ]
-    assert set(update) == {
-        "action",
-        "address",
-        "function_arn",
-        "event_source",
-        "uuid",
-        "fields",
-        "region",
-        "account",
-    }
+    assert set(update) == CHANGE_KEYS
 
 
 def test_order_is_deletes_replaces_updates_creates_whatever_the_input_order(

@@ -11,19 +11,9 @@ from typing import Any
 from esm_reconcile.outcomes import ApplyResult, Outcome, apply_document, apply_json
 from esm_reconcile.plan import Change, FieldChange, Plan
 from tests.fake_lambda import FN, FakeLambda, applier, client_error, create, queue, replace_of
+from tests.spec_json import APPLY_KEYS as TOP_KEYS
+from tests.spec_json import CHANGE_KEYS, PLAN_KEYS
 
-TOP_KEYS = {"format_version", "plan", "outcomes", "summary"}
-PLAN_KEYS = {"format_version", "changes", "summary", "warnings"}
-CHANGE_KEYS = {
-    "action",
-    "address",
-    "function_arn",
-    "event_source",
-    "uuid",
-    "fields",
-    "region",
-    "account",
-}
 OUTCOME_KEYS = {"address", "action", "status", "message", "uuid"}  # SPEC
 OUTCOME_EXTRAS = {"adopted", "settling", "region", "account"}
 SUMMARY_KEYS = {"created", "updated", "replaced", "deleted", "failed", "skipped"}  # SPEC

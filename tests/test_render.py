@@ -9,6 +9,7 @@ import pytest
 
 from esm_reconcile.plan import Change, FieldChange, Plan
 from esm_reconcile.render import code_span, render, summary_line, value_text
+from tests.spec_json import CHANGE_KEYS
 
 FN = "arn:aws:lambda:us-east-1:123456789012:function:f"
 Q = "arn:aws:sqs:us-east-1:123456789012:q"
@@ -50,18 +51,6 @@ def test_text_has_symbols_before_after_and_summary() -> None:
 def test_no_changes_line() -> None:
     assert render(Plan(), "text") == "No changes."
     assert summary_line(Plan()) == "No changes."
-
-
-CHANGE_KEYS = {
-    "action",
-    "address",
-    "function_arn",
-    "event_source",
-    "uuid",
-    "fields",
-    "region",
-    "account",
-}
 
 
 def test_json_shape_matches_spec() -> None:

@@ -22,6 +22,7 @@ from esm_reconcile.render import render
 from esm_reconcile.saved_plan_check import saved_plan_text
 from esm_reconcile.show import saved_plan_view, show_saved_plan
 from esm_reconcile.validate import load_spec
+from tests.spec_json import CHANGE_KEYS, PLAN_KEYS
 
 ACCOUNT = "123456789012"
 US, EU = "us-east-1", "eu-west-1"
@@ -126,19 +127,10 @@ def test_show_renders_the_saved_plan_as_plan_does(tmp_path: Path) -> None:
 def test_show_json_is_the_spec_plan_object(tmp_path: Path) -> None:
     planfile, _ = saved(tmp_path)
     data = json.loads(show_saved_plan(str(planfile), "json"))
-    assert set(data) == {"format_version", "changes", "summary", "warnings"}
+    assert set(data) == PLAN_KEYS
     assert data["summary"] == {"create": 1, "update": 1, "replace": 1, "delete": 1}
     for change in data["changes"]:
-        assert set(change) == {
-            "action",
-            "address",
-            "function_arn",
-            "event_source",
-            "uuid",
-            "fields",
-            "region",
-            "account",
-        }
+        assert set(change) == CHANGE_KEYS
         assert (change["region"], change["account"]) == (US, ACCOUNT)
     assert any("read position" in w for w in data["warnings"])
 
