@@ -31,7 +31,14 @@ from .plan import Plan
 from .render import render
 from .status import StatusReport
 
-Paths = Sequence[str | Path]
+Paths = str | Path | Sequence[str | Path]
+
+
+def _listed(paths: Paths) -> list[str | Path]:
+    """One path, or several: a lone string is a path, never a sequence of characters."""
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    return list(paths)
 
 
 def _settings(
@@ -89,7 +96,7 @@ class ApplyReport:
 
 def validate(paths: Paths, *, region: str | None = None, profile: str | None = None) -> Spec:
     """Check spec files offline, as `esm validate` does; the loaded spec."""
-    return app.validate(paths, app.Settings(region=region, profile=profile))
+    return app.validate(_listed(paths), app.Settings(region=region, profile=profile))
 
 
 def plan(
@@ -103,7 +110,7 @@ def plan(
 ) -> PlanReport:
     """Read live state and plan, changing nothing (`esm plan`)."""
     settings = _settings(region, profile, sandbox, max_rps)
-    spec = app.load(paths, settings)
+    spec = app.load(_listed(paths), settings)
     with app.connected(spec, settings) as connections:
         return PlanReport(app.plan(connections, targets).plan)
 
@@ -125,7 +132,7 @@ def apply(
     `max_destroy`: refuse, changing nothing, when the plan deletes or replaces more mappings.
     `progress`: called with each progress line. `stop`: set it to send nothing more."""
     settings = _settings(region, profile, sandbox, max_rps)
-    spec = app.load(paths, settings)
+    spec = app.load(_listed(paths), settings)
     with app.connected(spec, settings) as connections:
         jobs = app.plan(connections, targets).jobs
         app.check_destroy_limit(jobs, max_destroy)
@@ -150,7 +157,7 @@ def status(
     """The health of every managed mapping and the region's unmanaged ones (`esm status`);
     `report.all_ok`, `report.summary`, and `esm_reconcile.status.render(report, fmt)`."""
     settings = _settings(region, profile, sandbox, max_rps)
-    spec = app.load(paths, settings)
+    spec = app.load(_listed(paths), settings)
     with app.connected(spec, settings) as connections:
         return app.status(connections, orphans=orphans)
 

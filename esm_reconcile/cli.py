@@ -208,6 +208,9 @@ def apply(
     With PLANFILE (from `esm plan --out`), apply exactly that plan, refusing it if any mapping
     it saw has moved since.
     """
+    if max_destroy is None and os.environ.get("ESM_APPLY_MAX_DESTROY", "x").strip() == "":
+        # click reads an empty variable as unset: a guard must not fail open on `=$UNSET`.
+        raise EsmError("ESM_APPLY_MAX_DESTROY is set but empty: give a number (0: no deletes)")
     if planfile:
         if paths or targets:
             raise click.UsageError("give either PLANFILE or -f/--target, not both")

@@ -106,7 +106,9 @@ class StatusReport:
     orphans: list[OrphanMapping] | None = None  # None: not asked for
     scopes: list[tuple[str | None, str | None]] = field(default_factory=list)  # (region, account)
 
+    @property
     def summary(self) -> dict[str, int]:
+        """Counts by verdict (a property, as PlanReport's and ApplyReport's are)."""
         counts = dict.fromkeys(HEALTHS, 0)
         for mapping in self.mappings:
             counts[mapping.health] += 1
@@ -127,7 +129,7 @@ class StatusReport:
             "format_version": FORMAT_VERSION,
             "mappings": [m.to_json() for m in self.mappings],
             "unmanaged": [m.to_json() for m in self.unmanaged],
-            "summary": self.summary(),
+            "summary": self.summary,
         }
         if self.orphans is not None:
             out["orphans"] = [m.to_json() for m in self.orphans]
@@ -367,7 +369,7 @@ COLORS = {
 
 
 def summary_line(report: StatusReport) -> str:
-    counts = report.summary()
+    counts = report.summary
     return "Status: " + ", ".join(f"{counts[h]} {h}" for h in HEALTHS) + "."
 
 

@@ -42,6 +42,8 @@ def test_plan_apply_and_plan_again_through_the_api(moto_endpoint, seed, write_sp
 
     assert not api.plan([first, second]).has_changes
     health = api.status([first, second])
+    assert health.summary["ok"] == 2
+    assert api.plan(str(first)).summary == api.plan(first).summary  # one path, not characters
     assert health.all_ok and len(health.mappings) == 2
     nothing = api.apply([first, second])
     assert nothing.ok and nothing.summary["created"] == 0

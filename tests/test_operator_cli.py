@@ -166,3 +166,16 @@ def test_status_reports_health_unmanaged_and_the_exit_code(moto_server, seed, wr
     report = run_esm("status", "-f", missing, "--format", "json", endpoint=moto_server)
     assert report.code == 0, report.err  # an undeployed function is a verdict, not an error
     assert json.loads(report.out)["summary"]["missing"] == 1
+
+
+def test_an_empty_max_destroy_variable_refuses_rather_than_lifting_the_limit(
+    moto_server, seed, write_spec
+):
+    _three_queues(seed, write_spec, moto_server)
+    emptied = write_spec({"alpha": []}, region=REGION, name="empty.yaml")
+    result = run_esm(
+        "apply", "-f", emptied, "--auto-approve", endpoint=moto_server,
+        env={"ESM_APPLY_MAX_DESTROY": ""},
+    )  # fmt: skip
+    assert result.code == 1 and "ESM_APPLY_MAX_DESTROY" in result.err
+    assert len(_mappings(moto_server)) == 3

@@ -327,7 +327,7 @@ def test_unmanaged_lists_the_rest_of_the_region(tmp_path: Path) -> None:
         {"uuid": U("y"), "function_arn": f"{FN}:live", "event_source": QUEUE, "state": "Enabled"},
         {"uuid": U("z"), "function_arn": OTHER_FN, "event_source": QUEUE2, "state": "Disabled"},
     ]
-    assert report.summary()["ok"] == 1  # unmanaged mappings get no verdict
+    assert report.summary["ok"] == 1  # unmanaged mappings get no verdict
 
 
 def test_unmanaged_leaves_out_what_another_scope_manages_and_lists_each_once(
