@@ -149,7 +149,7 @@ def connected(
             connections.append(Connection(scope, context_of_scope))
         if len(found) > 1:
             notify(
-                f"{len(found)} regions/accounts, planned and applied concurrently: "
+                f"{len(found)} regions/accounts, each read (and applied) concurrently: "
                 + ", ".join(scope.name for scope in found)
             )
         yield connections

@@ -8,6 +8,7 @@ claimed by two files) hold among the files of one run.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from .cli import main as esm_main
@@ -26,6 +27,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not files:
         return  # nothing staged matched: nothing to check
+    missing = [path for path in files if not os.path.exists(path)]
+    if missing:  # say so in the hook's words, not as the -f option the user never typed
+        print(f"esm-validate: no such file: {', '.join(missing)}", file=sys.stderr)
+        raise SystemExit(1)
     args = ["validate"]
     for path in files:
         args += ["-f", path]  # as an option's value, a name starting with '-' stays a name
