@@ -7,14 +7,14 @@ A Get is made only where List hides data: filters encrypted with a KMS key.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .aws import AwsContext, describe_error, error_code
-from .engine.protocol import MAX_PAGES, LambdaMappings
+from .engine.protocol import LambdaMappings
 from .errors import EsmError
 from .model import LiveMapping, parse_function_ref
 
@@ -35,21 +35,6 @@ def unless_missing(call: Callable[[], T], concerning: str) -> T | None:
         raise describe_error(concerning, exc) from None
     except BotoCoreError as exc:
         raise describe_error(concerning, exc) from None
-
-
-def function_pages(api: LambdaMappings) -> Iterator[dict[str, Any]]:
-    """Pages of ListFunctions, FUNCTIONS_PAGE_SIZE a page, at most MAX_PAGES."""
-    marker: str | None = None
-    for _ in range(MAX_PAGES):
-        params: dict[str, Any] = {"MaxItems": FUNCTIONS_PAGE_SIZE}
-        if marker:
-            params["Marker"] = marker
-        page = api.call("list_functions", **params)
-        yield page
-        marker = page.get("NextMarker")
-        if not marker:
-            return
-    raise EsmError(f"ListFunctions is still paging after {MAX_PAGES} pages; refusing to go on")
 
 
 class LiveReader:
@@ -94,7 +79,7 @@ class LiveReader:
         found: set[str] = set()
         pages = 0
         try:
-            for page in function_pages(self.api):
+            for page in self.api.paged("list_functions", FUNCTIONS_PAGE_SIZE):
                 pages += 1
                 found |= {f.get("FunctionArn") for f in page.get("Functions", [])} & set(wanted)
                 if len(found) == len(wanted):
@@ -158,7 +143,7 @@ class LiveReader:
         if wanted is not None and not wanted:
             return found
         try:
-            for page in function_pages(self.api):
+            for page in self.api.paged("list_functions", FUNCTIONS_PAGE_SIZE):
                 found |= {
                     f["FunctionArn"] for f in page.get("Functions", []) if f.get("FunctionArn")
                 }

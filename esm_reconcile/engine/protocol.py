@@ -177,28 +177,32 @@ class LambdaMappings:
         return self.call("get_event_source_mapping", UUID=uuid)
 
     def list_page(self, marker: str | None, **filters: str) -> dict[str, Any]:
-        params: dict[str, Any] = {"MaxItems": PAGE_SIZE, **filters}
-        if marker:
-            params["Marker"] = marker
-        return self.call("list_event_source_mappings", **params)
+        return self.call(
+            "list_event_source_mappings", MaxItems=PAGE_SIZE, **filters, **_marker(marker)
+        )
 
     def pages(self, **filters: str) -> Iterator[dict[str, Any]]:
-        """Every page of one ListEventSourceMappings (unfiltered unless `filters` say), at most
-        MAX_PAGES, and never the same marker twice."""
+        """Every page of one ListEventSourceMappings (unfiltered unless `filters` say)."""
+        yield from self.paged("list_event_source_mappings", PAGE_SIZE, **filters)
+
+    def paged(self, operation: str, page_size: int, **params: Any) -> Iterator[dict[str, Any]]:
+        """Every page of a Marker/NextMarker listing (ListEventSourceMappings, ListFunctions),
+        `page_size` a page, at most MAX_PAGES, and never the same marker twice: an endpoint
+        that hands out markers forever is refused, not listed forever."""
+        name = "".join(part.title() for part in operation.split("_"))
         marker: str | None = None
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
-            page = self.list_page(marker, **filters)
+            page = self.call(operation, MaxItems=page_size, **params, **_marker(marker))
             yield page
             marker = page.get("NextMarker")
             if not marker:
                 return
             if marker in seen:
-                raise EsmError(f"{self._endpoint()} repeats a ListEventSourceMappings marker")
+                raise EsmError(f"{self._endpoint()} repeats a {name} marker")
             seen.add(marker)
         raise EsmError(
-            f"{self._endpoint()} is still paging ListEventSourceMappings after "
-            f"{MAX_PAGES} pages; refusing to go on"
+            f"{self._endpoint()} is still paging {name} after {MAX_PAGES} pages; refusing to go on"
         )
 
     def list_tags(self, arn: str) -> dict[str, str]:
@@ -213,6 +217,10 @@ class LambdaMappings:
     def _endpoint(self) -> str:
         meta = getattr(self.client, "meta", None)
         return f"the Lambda endpoint {getattr(meta, 'endpoint_url', '?')}"
+
+
+def _marker(marker: str | None) -> dict[str, str]:
+    return {"Marker": marker} if marker else {}
 
 
 def mappings_api(client: Any, **kwargs: Any) -> MappingApi:
