@@ -130,7 +130,6 @@ class Engine:
         self._later: list[tuple[float, int, Job]] = []  # (not before, seq, job)
         self._seq = itertools.count()
         self._in_flight = 0
-        self._polling = False
         self._done: queue.SimpleQueue[tuple[Job | Poll, Any, BaseException | None]] = (
             queue.SimpleQueue()
         )
@@ -186,18 +185,16 @@ class Engine:
                     self._dispatch(pool, job, job.call)
                     if pool is None:
                         self._take_done()
-                if not self._polling:
-                    poll = self.watcher.next_poll(self.clock(), self._submitting())
-                    if poll is not None:
-                        self._polling = True
-                        self._dispatch(pool, poll, lambda p=poll: self.watcher.run(p))
-                        if pool is None:
-                            self._take_done()
-                            continue
-            idle = not self._in_flight and not self._polling
+                poll = self.watcher.next_poll(self.clock(), self._submitting())  # None: busy
+                if poll is not None:
+                    self._dispatch(pool, poll, lambda p=poll: self.watcher.run(p))
+                    if pool is None:
+                        self._take_done()
+                        continue
+            idle = not self._in_flight and not self.watcher.busy
             if idle and (stopping or not (self._ready or self._later or len(self.watcher))):
                 return
-            if pool is not None and (self._in_flight or self._polling):
+            if pool is not None and (self._in_flight or self.watcher.busy):
                 self._take_done(timeout=self._idle(now))
             elif not (self._ready and self._in_flight < self.parallelism):
                 self.sleep(self._idle(now))
@@ -252,7 +249,6 @@ class Engine:
                 break
         for item, answer, exc in items:
             if isinstance(item, Poll):
-                self._polling = False
                 if exc is not None:
                     raise exc
                 self.watcher.absorb(answer, self.clock())
