@@ -13,6 +13,7 @@ StartingPosition for a group that has committed offsets); the change's warning s
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from . import rules
@@ -38,18 +39,30 @@ from .plan import Change, FieldChange, Plan
 from .rules import Kind
 
 
-def diff(functions: list[ManagedFunction], live: list[LiveMapping]) -> Plan:
-    by_function: dict[str, list[LiveMapping]] = {}
+def by_function(live: Iterable[LiveMapping]) -> dict[str, list[LiveMapping]]:
+    grouped: dict[str, list[LiveMapping]] = {}
     for mapping in live:
-        by_function.setdefault(mapping.function_arn, []).append(mapping)
+        grouped.setdefault(mapping.function_arn, []).append(mapping)
+    return grouped
 
+
+def present_by_source(mappings: Iterable[LiveMapping]) -> dict[str, list[LiveMapping]]:
+    """One function's live mappings that count (not Deleting) by source, lowest UUID first:
+    the first is the one a desired mapping is compared with; any others are duplicates (AWS
+    refuses them, but a fake or a race can leave some) that the plan deletes."""
+    grouped: dict[str, list[LiveMapping]] = {}
+    for mapping in sorted(mappings, key=lambda m: m.uuid):
+        if mapping.state != "Deleting":
+            grouped.setdefault(mapping.source, []).append(mapping)
+    return grouped
+
+
+def diff(functions: list[ManagedFunction], live: list[LiveMapping]) -> Plan:
+    live_of = by_function(live)
     changes: list[Change] = []
     for function in functions:
-        present = [m for m in by_function.get(function.arn, []) if m.state != "Deleting"]
-        deleting = [m for m in by_function.get(function.arn, []) if m.state == "Deleting"]
-        live_by_source: dict[str, list[LiveMapping]] = {}
-        for mapping in sorted(present, key=lambda m: m.uuid):
-            live_by_source.setdefault(mapping.source, []).append(mapping)
+        deleting = [m for m in live_of.get(function.arn, []) if m.state == "Deleting"]
+        live_by_source = present_by_source(live_of.get(function.arn, []))
 
         for desired in function.mappings:
             matches = live_by_source.pop(desired.source, [])
@@ -61,8 +74,7 @@ def diff(functions: list[ManagedFunction], live: list[LiveMapping]) -> Plan:
             change = compare(function, desired, matches[0])
             if change is not None:
                 changes.append(change)
-            # AWS refuses duplicates, but a fake or a race can leave extras: keep one. They
-            # are this spec entry's mappings too, so its prevent_destroy covers them.
+            # The duplicates are this spec entry's mappings too: its prevent_destroy covers them.
             changes.extend(
                 delete_change(function.label, m, prevent_destroy=desired.prevent_destroy)
                 for m in matches[1:]

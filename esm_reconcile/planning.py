@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from .aws import AwsContext
-from .diff import diff
+from .diff import by_function, diff, present_by_source
 from .errors import EsmError
 from .live import LiveReader, orphaned, unqualified_function_arn
 from .model import DesiredMapping, LiveMapping, ManagedFunction, Spec, parse_function_ref
@@ -66,16 +66,14 @@ def managed_functions(
 def paired(
     functions: list[ManagedFunction], live: list[LiveMapping]
 ) -> Iterator[tuple[ManagedFunction, DesiredMapping, LiveMapping | None]]:
-    """Each desired mapping with the live mapping diff compares it with, None when diff would
-    create it: its function's mapping of the same source that is not Deleting, the lowest UUID
-    when a fake or a race left several (diff deletes the others), each live mapping once."""
-    live_by_key: dict[tuple[str, str], LiveMapping] = {}
-    for mapping in sorted(live, key=lambda m: m.uuid):
-        if mapping.state != "Deleting":
-            live_by_key.setdefault((mapping.function_arn, mapping.source), mapping)
+    """Each desired mapping with the live mapping diff compares it with (diff's own pairing,
+    diff.present_by_source), None when diff would create it."""
+    live_of = by_function(live)
     for function in functions:
+        by_source = present_by_source(live_of.get(function.arn, []))
         for desired in function.mappings:
-            yield function, desired, live_by_key.pop((function.arn, desired.source), None)
+            matches = by_source.pop(desired.source, [])
+            yield function, desired, matches[0] if matches else None
 
 
 def mappings_with_managed_tags(
