@@ -515,12 +515,12 @@ class Engine:
         mapping that holds the identity and make it the desired one instead of failing."""
         change = track.change
 
-        def found(existing: dict[str, Any] | None) -> None:
-            if existing is None:
+        def found(live: LiveMapping | None) -> None:
+            if live is None:
                 self._fail(track, conflict)  # another function's (e.g. a Kafka consumer group)
                 return
-            uuid = existing["UUID"]
-            if existing.get("State") == "Deleting":
+            uuid = live.uuid
+            if live.state == "Deleting":
                 track.adopt_attempts += 1
                 if track.adopt_attempts >= ADOPT_ATTEMPTS:
                     self._fail(track, conflict)
@@ -533,8 +533,6 @@ class Engine:
                 self._gone_waiters.setdefault(uuid, []).append(track)
                 self._watch_gone(uuid, change.address)
                 return
-            live = LiveMapping.from_response(existing)
-            live.tags = existing.get("__tags__", {})
             rest = reconcile_existing(change, live)
             if rest is not None and rest.action == "replace":
                 names = ", ".join(f.name for f in rest.fields if f.forces_replacement)
@@ -548,7 +546,7 @@ class Engine:
                 return
             self.progress(f"{change.address}: already exists as {uuid}; adopting it")
             progress = track.progress
-            progress.uuid, progress.adopted, progress.state = uuid, True, existing.get("State")
+            progress.uuid, progress.adopted, progress.state = uuid, True, live.state
             if rest is not None:
                 self._update(track, rest)
                 return
@@ -560,9 +558,9 @@ class Engine:
 
         self._send(track, "read", lambda: self._find_existing(change, conflict), found)
 
-    def _find_existing(self, change: Change, conflict: Exception) -> dict[str, Any] | None:
+    def _find_existing(self, change: Change, conflict: Exception) -> LiveMapping | None:
         """The mapping of this function and source that the conflict is about, if any (with
-        its tags under "__tags__" when the create sets tags)."""
+        its tags read when the create sets tags)."""
         assert isinstance(conflict, ClientError)
         message = conflict.response.get("Error", {}).get("Message", "")
         named = _UUID_IN_MESSAGE.search(message)
@@ -587,8 +585,8 @@ class Engine:
             live = LiveMapping.from_response(item)
             if live.function_arn == change.function_arn and live.source == change.event_source:
                 if "Tags" in (change.create_request or {}) and live.esm_arn:
-                    item = {**item, "__tags__": self.api.list_tags(live.esm_arn)}
-                return item
+                    live.tags = self.api.list_tags(live.esm_arn)
+                return live
         return None
 
     # -- settling -------------------------------------------------------------------------------
