@@ -37,6 +37,15 @@ def parse_arn(text: str) -> Arn | None:
     return Arn(*parts[1:])
 
 
+def function_scope(function_arn: str) -> tuple[str | None, str | None]:
+    """(region, account) a Lambda function ARN names, each None where it names none: a
+    mapping lives in its function's region and account."""
+    parsed = parse_arn(function_arn)
+    if parsed is None or parsed.service != "lambda":
+        return None, None
+    return parsed.region or None, parsed.account or None
+
+
 def kind_of_arn(arn: str) -> Kind | None:
     """Source kind from an EventSourceArn (reference A.1); None when unrecognised."""
     parsed = parse_arn(arn)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from .model import function_scope
+
 Action = Literal["create", "update", "replace", "delete"]
 ACTIONS: tuple[Action, ...] = ("create", "update", "replace", "delete")
 FORMAT_VERSION = "1"
@@ -42,12 +44,12 @@ class Change:
     def region(self) -> str | None:
         """The region the change is made in: its function's (a mapping lives in its function's
         region and account). Derived, not stored, so merged plans and saved plans keep it."""
-        return _function_arn_part(self.function_arn, 3)
+        return function_scope(self.function_arn)[0]
 
     @property
     def account(self) -> str | None:
         """The account the change is made in: its function's."""
-        return _function_arn_part(self.function_arn, 4)
+        return function_scope(self.function_arn)[1]
 
     def to_json(self, region: str | None = None, account: str | None = None) -> dict[str, Any]:
         """The SPEC's per-change JSON shape (requests stay internal). `region` and `account`
@@ -62,15 +64,6 @@ class Change:
             "region": self.region or region,
             "account": self.account or account,
         }
-
-
-def _function_arn_part(function_arn: str, index: int) -> str | None:
-    """Part `index` of `arn:PARTITION:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`, or
-    None when the ARN is not a function ARN or the part is empty."""
-    parts = function_arn.split(":")
-    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "lambda" or parts[5] != "function":
-        return None
-    return parts[index] or None
 
 
 @dataclass

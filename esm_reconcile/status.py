@@ -36,7 +36,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import rules
-from .model import LiveMapping, ManagedFunction, address, parse_arn
+from .model import LiveMapping, ManagedFunction, address, function_scope
 from .plan import FORMAT_VERSION, Change, Plan
 from .planning import paired
 from .render import code_span, json_text, markdown_text, scope_text, terminal_safe
@@ -309,10 +309,8 @@ def _missing(at: str, where: tuple[str | None, str | None], detail: str) -> Mapp
 
 def _scope_of(function_arn: str, plan: Plan) -> tuple[str | None, str | None]:
     """(region, account) a mapping is in: its function's, else the plan's."""
-    parsed = parse_arn(function_arn)
-    if parsed is None:
-        return plan.region, plan.account
-    return parsed.region or plan.region, parsed.account or plan.account
+    region, account = function_scope(function_arn)
+    return region or plan.region, account or plan.account
 
 
 def _parsed(timestamp: str | None) -> datetime | None:
